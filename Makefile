@@ -27,6 +27,14 @@ test: install
 	$(BIN)/nbdev_test --do_print --timing
 	$(BIN)/pytest tests
 
+# the docs site in _docs/ and README.md from nbs/index.ipynb: nbdev_docs with Quarto, else nbconvert (steer.docs)
+docs: install
+	$(BIN)/steer docs
+
+# JupyterLab on the repository (opens in nbs/), new notebooks on the project's `steer` kernel
+lab: install
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/nbs --MappingKernelManager.default_kernel_name=steer
+
 check-sync: install
 	$(BIN)/nbdev_clean
 	$(BIN)/nbdev_export

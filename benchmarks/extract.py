@@ -1,0 +1,209 @@
+"""Extraction speed, agreement and memory: steer vs steering-vectors 0.12.2 vs a bare forward pass.
+
+In one process, on the embedded model (smollm2-135m-instruct, all 30 layers), on the same contrast pairs:
+
+* steering-vectors' `train_steering_vector` (mean of positive minus negative at the last token) at batch size 1
+  (its default) and at each of `--sv-batch-sizes`, keeping its best;
+* steer's `extract_vector(method='mean_diff')`;
+* a bare forward pass (`model.model`: no hooks, no LM head) over the same unique tokens steer runs — each pair's
+  shared prefix once, then both completions on its KV cache — the floor for reading these pairs;
+* a bare forward pass over the full texts (every side's whole text, length-sorted batches), for reference.
+
+It does this for two forms of the same pairs: the free-text pairs as written (`prompt`, `positive`, `negative`),
+and CAA-style A/B items built from them (the two answers as choices (A)/(B), alternating which is first; the
+completions are "(A"/"(B"), converted with `steer.extract.caa_to_pairs`. Times are the minimum over `--repeats`
+runs, interleaved so machine load hits every contender alike. It prints the ratios and the per-layer cosine
+between the two libraries' vectors.
+
+Then peak memory of steer's extraction at `--memory-pairs` (default 100 and 2,000; pairs are cycled to reach the
+count), each in a fresh subprocess: the process's peak RSS (ru_maxrss, model included) and the extraction's own
+peak RSS growth (sampled every 5 ms by `steer.extract.PeakMemory`).
+
+steering-vectors pins transformers<5 but works with transformers 5 when installed without its dependencies; keep
+it out of the project's environment (see benchmarks/README.md):
+
+    .venv/bin/pip install --no-deps --target benchmarks/.deps steering-vectors==0.12.2
+    .venv/bin/python benchmarks/extract.py
+"""
+from __future__ import annotations
+import argparse, glob, json, os, resource, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE/'.deps'))
+import torch
+from transformers import DynamicCache
+from steer.models import load_model, format_chat
+from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
+                           length_sorted_batches, PeakMemory)
+from steer.core import SteerError
+
+
+def load_pairs(pattern:str, n:int) -> list[ContrastPair]:
+    "The first `n` pairs of the contrast files matching `pattern`, taken round-robin across files"
+    files = sorted(glob.glob(pattern))
+    if not files: raise SteerError(f"no contrast files match {pattern!r}")
+    per_file = [read_contrast_pairs(f) for f in files]
+    pairs, i = [], 0
+    while len(pairs) < n and any(i < len(p) for p in per_file):
+        pairs += [p[i] for p in per_file if i < len(p)]
+        i += 1
+    if len(pairs) < n: raise SteerError(f"only {len(pairs)} pairs in {pattern!r}, asked for {n}")
+    return pairs[:n]
+
+
+def ab_items(pairs:list[ContrastPair]) -> list[dict]:
+    "CAA-style A/B items from free-text pairs: the answers become the choices, the positive first in every other item"
+    items = []
+    for i, p in enumerate(pairs):
+        first, second = (p.positive, p.negative) if i % 2 == 0 else (p.negative, p.positive)
+        items.append({'question': f'{p.prompt}\n\nChoices:\n (A) {first}\n (B) {second}', 'system': p.system,
+                      'answer_matching_behavior': '(A)' if i % 2 == 0 else '(B)',
+                      'answer_not_matching_behavior': '(B)' if i % 2 == 0 else '(A)'})
+    return items
+
+
+def sv_extract(model, tokenizer, pairs, batch_size:int):
+    "steering-vectors 0.12.2 mean-difference vector over all layers, as a {layer: tensor} dict"
+    from steering_vectors import train_steering_vector
+    samples = [(format_chat(tokenizer, p.prompt, p.system, p.positive), format_chat(tokenizer, p.prompt, p.system, p.negative)) for p in pairs]
+    sv = train_steering_vector(model, tokenizer, samples, layers=None, layer_type='decoder_block', read_token_index=-1,
+                               batch_size=batch_size, show_progress=False)
+    return {l: v.float().cpu() for l, v in sv.layer_activations.items()}
+
+
+@torch.inference_mode()
+def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
+    "Forward the same unique tokens steer runs (prefix once, then both tails on its cache) through model.model; returns tokens"
+    pad, total = tokenizer.pad_token_id or 0, 0
+    tokens = [tokenize_pair(tokenizer, p) for p in pairs]
+    order = sorted(range(len(tokens)), key=lambda i: (max(len(tokens[i].positive), len(tokens[i].negative)), len(tokens[i].prefix)), reverse=True)
+    for s in range(0, len(order), batch_size):
+        items = [tokens[i] for i in order[s:s + batch_size]]
+        n, width = len(items), max(len(t.prefix) for t in items)
+        ids, mask = torch.full((n, width), pad), torch.zeros((n, width), dtype=torch.long)
+        for r, t in enumerate(items): ids[r, width - len(t.prefix):], mask[r, width - len(t.prefix):] = torch.tensor(t.prefix), 1
+        cache = DynamicCache(config=model.config)
+        model.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), past_key_values=cache, use_cache=True)
+        cache.batch_repeat_interleave(2)
+        tails = [x for t in items for x in (t.positive, t.negative)]
+        tw = max(len(x) for x in tails)
+        tids, tmask = torch.full((2 * n, tw), pad), torch.zeros((2 * n, tw), dtype=torch.long)
+        for r, x in enumerate(tails): tids[r, :len(x)], tmask[r, :len(x)] = torch.tensor(x), 1
+        model.model(input_ids=tids, attention_mask=torch.cat([mask.repeat_interleave(2, 0), tmask], 1), past_key_values=cache, use_cache=True,
+                    position_ids=mask.sum(-1).repeat_interleave(2)[:, None] + torch.arange(tw)[None])
+        total += int(mask.sum() + tmask.sum())
+    return total
+
+
+@torch.inference_mode()
+def bare_forward_texts(model, tokenizer, pairs, batch_size:int) -> int:
+    "Forward every side's full text (length-sorted, left padded) through model.model; returns tokens"
+    texts = [text_tokens(tokenizer, format_chat(tokenizer, p.prompt, p.system, c)) for p in pairs for c in (p.positive, p.negative)]
+    for batch in length_sorted_batches([len(t) for t in texts], batch_size):
+        enc = tokenizer.pad({'input_ids': [texts[i] for i in batch]}, return_tensors='pt', padding_side='left')
+        model.model(**enc, position_ids=(enc['attention_mask'].cumsum(-1) - 1).clamp(min=0), use_cache=False)
+    return sum(len(t) for t in texts)
+
+
+def timed(fn):
+    start = time.perf_counter(); out = fn()
+    return time.perf_counter() - start, out
+
+
+def speed(model, tokenizer, pairs, label:str, args) -> dict:
+    print(f'\n== {label}: {len(pairs)} pairs, all {model.config.num_hidden_layers} layers, read at the last token ==', flush=True)
+    n_layers = model.config.num_hidden_layers
+    runs = {'steer': lambda: extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False),
+            'bare forward, steer tokens': lambda: bare_forward_pairs(model, tokenizer, pairs, args.steer_batch_size),
+            'bare forward, full texts': lambda: bare_forward_texts(model, tokenizer, pairs, args.steer_batch_size)}
+    for b in args.sv_batch_sizes: runs[f'steering-vectors batch {b}'] = (lambda b=b: sv_extract(model, tokenizer, pairs, b))
+    times, outputs = {k: float('inf') for k in runs}, {}
+    extract_vector(model, tokenizer, pairs[:4], layers='all', progress=False)   # warm up (page in weights, kernels)
+    for r in range(args.repeats):
+        for name, fn in runs.items():
+            if name == 'steering-vectors batch 1' and r > 0 and not args.repeat_batch1: continue
+            t, out = timed(fn)
+            times[name] = min(times[name], t); outputs[name] = out
+            print(f'  run {r + 1}: {name:32s} {t:7.2f} s', flush=True)
+    sv_names = [k for k in runs if k.startswith('steering-vectors')]
+    best = min(sv_names, key=lambda k: times[k])
+    vec = outputs['steer']
+    cos = [torch.cosine_similarity(vec.layer_vectors[l], outputs[best][l], dim=0).item() for l in range(n_layers)]
+    cos1 = [torch.cosine_similarity(vec.layer_vectors[l], outputs['steering-vectors batch 1'][l], dim=0).item() for l in range(n_layers)] \
+        if 'steering-vectors batch 1' in outputs else cos
+    m = vec.metadata
+    print(f'\n  {"method":32s} {"seconds":>8s} {"vs steer":>9s}')
+    for name in runs: print(f'  {name:32s} {times[name]:8.2f} {times[name] / times["steer"]:8.2f}x')
+    print(f'  steering-vectors best batch size: {best.split()[-1]}; steer is {times[best] / times["steer"]:.2f}x faster than it '
+          f'({times["steering-vectors batch 1"] / times["steer"]:.2f}x faster than its default batch 1)')
+    print(f'  steer / bare forward over the same tokens: {times["steer"] / times["bare forward, steer tokens"]:.2f}x; '
+          f'tokens run: steer {m["tokens_processed"]}, full texts {m["tokens_full_texts"]} ({m["tokens_full_texts"] / m["tokens_processed"]:.2f}x)')
+    print(f'  cosine(steer, steering-vectors best batch) per layer: min {min(cos):.7f}, mean {sum(cos) / len(cos):.7f}; vs batch 1: min {min(cos1):.7f}')
+    print('  per layer: ' + ' '.join(f'{l}:{c:.6f}' for l, c in enumerate(cos)))
+    return {'label': label, 'pairs': len(pairs), 'seconds': times, 'best_sv': best, 'speedup_vs_best_sv': times[best] / times['steer'],
+            'speedup_vs_sv_batch1': times['steering-vectors batch 1'] / times['steer'],
+            'steer_over_bare': times['steer'] / times['bare forward, steer tokens'], 'cosine_min': min(cos), 'cosine_per_layer': cos,
+            'tokens_processed': m['tokens_processed'], 'tokens_full_texts': m['tokens_full_texts']}
+
+
+def memory_child(n:int, args):
+    "Run in a subprocess: steer's extraction over `n` pairs (cycled); print one JSON line"
+    model, tokenizer = load_model()
+    base = load_pairs(args.data, args.pairs)
+    pairs = [base[i % len(base)] for i in range(n)]
+    extract_vector(model, tokenizer, base[:2], layers='all', progress=False)   # page in the weights first: not extraction memory
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    vec = extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False)
+    print(json.dumps({'pairs': n, 'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'maxrss_after_load_mb': rss_loaded,
+                      'extraction_peak_mb': vec.metadata['peak_memory_mb'], 'seconds': vec.metadata['extraction_seconds'],
+                      'tokens_processed': vec.metadata['tokens_processed']}))
+
+
+def memory(args) -> list[dict]:
+    print(f'\n== peak memory of steer extraction (all layers, batch {args.steer_batch_size}), one fresh process each, after a 2-pair warm-up ==', flush=True)
+    results = []
+    for n in args.memory_pairs:
+        out = subprocess.run([sys.executable, __file__, '--memory-child', str(n), '--data', args.data, '--pairs', str(args.pairs),
+                              '--steer-batch-size', str(args.steer_batch_size)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1]); results.append(r)
+        print(f'  {n:5d} pairs: process peak RSS {r["maxrss_mb"]:7.1f} MB (after loading and a warm-up {r["maxrss_after_load_mb"]:.1f}); '
+              f'extraction peak growth {r["extraction_peak_mb"]:6.1f} MB; {r["seconds"]:.1f} s, {r["tokens_processed"]} tokens', flush=True)
+    lo, hi = results[0], results[-1]
+    print(f'  ratio {hi["pairs"]} vs {lo["pairs"]} pairs: process peak {hi["maxrss_mb"] / lo["maxrss_mb"]:.3f}x, '
+          f'extraction growth {hi["extraction_peak_mb"] / max(lo["extraction_peak_mb"], 1e-9):.3f}x')
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--data', default=str(HERE.parent/'data'/'contrast_pairs'/'*.json'), help='glob of contrast files')
+    ap.add_argument('--pairs', type=int, default=64, help='pairs per speed run (>= 64)')
+    ap.add_argument('--repeats', type=int, default=2, help='timing repeats (minimum is kept)')
+    ap.add_argument('--repeat-batch1', action='store_true', help='also repeat the slow steering-vectors batch-1 run')
+    ap.add_argument('--sv-batch-sizes', type=lambda s: [int(x) for x in s.split(',')], default=[1, 8, 16, 32])
+    ap.add_argument('--steer-batch-size', type=int, default=16)
+    ap.add_argument('--memory-pairs', type=lambda s: [int(x) for x in s.split(',')], default=[100, 2000])
+    ap.add_argument('--forms', default='free,ab', help="which forms of the pairs to time: 'free', 'ab' or both")
+    ap.add_argument('--skip-memory', action='store_true')
+    ap.add_argument('--json', help='also write the results here')
+    ap.add_argument('--memory-child', type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child: return memory_child(args.memory_child, args)
+    try: import steering_vectors
+    except ImportError: sys.exit('steering-vectors is not installed: .venv/bin/pip install --no-deps --target benchmarks/.deps steering-vectors==0.12.2')
+    if 1 not in args.sv_batch_sizes: args.sv_batch_sizes = [1] + args.sv_batch_sizes
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; '
+          f'steering-vectors {getattr(steering_vectors, "__version__", "0.12.2")}')
+    model, tokenizer = load_model()
+    pairs = load_pairs(args.data, args.pairs)
+    results = {}
+    if 'free' in args.forms: results['free'] = speed(model, tokenizer, pairs, 'free-text pairs', args)
+    if 'ab' in args.forms: results['ab'] = speed(model, tokenizer, caa_to_pairs(ab_items(pairs)), 'A/B pairs (CAA style)', args)
+    if not args.skip_memory: results['memory'] = memory(args)
+    print(f'\nload average at the end: {os.getloadavg()[0]:.2f}')
+    if args.json: Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == '__main__':
+    main()
