@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# torch's OpenMP threads busy-wait by default; with notebooks tested in parallel on 2 cores that slows
+# generation by 10x or more. PASSIVE makes idle threads sleep.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo install test lab docs check-sync
 

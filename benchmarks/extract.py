@@ -35,7 +35,7 @@ import torch
 from transformers import DynamicCache
 from steer.models import load_model, format_chat
 from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
-                           length_sorted_batches, PeakMemory)
+                           length_sorted_batches, PeakMemory, _common_prefix, _pad_right, _sort_key)
 from steer.core import SteerError
 
 
@@ -74,25 +74,28 @@ def sv_extract(model, tokenizer, pairs, batch_size:int):
 
 @torch.inference_mode()
 def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
-    "Forward the same unique tokens steer runs (prefix once, then both tails on its cache) through model.model; returns tokens"
+    "model.model (no hooks, no LM head) over exactly the token schedule steer runs: batch head once, prompt rests, tails"
     pad, total = tokenizer.pad_token_id or 0, 0
     tokens = [tokenize_pair(tokenizer, p) for p in pairs]
-    order = sorted(range(len(tokens)), key=lambda i: (max(len(tokens[i].positive), len(tokens[i].negative)), len(tokens[i].prefix)), reverse=True)
+    order = sorted(range(len(tokens)), key=lambda i: _sort_key(tokens[i]), reverse=True)
     for s in range(0, len(order), batch_size):
-        items = [tokens[i] for i in order[s:s + batch_size]]
-        n, width = len(items), max(len(t.prefix) for t in items)
-        ids, mask = torch.full((n, width), pad), torch.zeros((n, width), dtype=torch.long)
-        for r, t in enumerate(items): ids[r, width - len(t.prefix):], mask[r, width - len(t.prefix):] = torch.tensor(t.prefix), 1
-        cache = DynamicCache(config=model.config)
-        model.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), past_key_values=cache, use_cache=True)
+        items, cache = [tokens[i] for i in order[s:s + batch_size]], DynamicCache(config=model.config)
+        n, masks, seen = len(items), [], torch.zeros(len(items), dtype=torch.long)
+        head = _common_prefix([t.prefix for t in items])
+        if head:
+            model.model(input_ids=torch.tensor([items[0].prefix[:head]]), past_key_values=cache, use_cache=True, position_ids=torch.arange(head)[None])
+            cache.batch_repeat_interleave(n); masks.append(torch.ones((n, head), dtype=torch.long)); seen += head
+        rests = [t.prefix[head:] for t in items]
+        if any(rests):
+            ids, mask = _pad_right(rests, pad, 'cpu')
+            model.model(input_ids=ids, attention_mask=torch.cat(masks + [mask], 1), past_key_values=cache, use_cache=True,
+                        position_ids=seen[:, None] + torch.arange(ids.shape[1])[None])
+            masks.append(mask); seen += mask.sum(-1)
         cache.batch_repeat_interleave(2)
-        tails = [x for t in items for x in (t.positive, t.negative)]
-        tw = max(len(x) for x in tails)
-        tids, tmask = torch.full((2 * n, tw), pad), torch.zeros((2 * n, tw), dtype=torch.long)
-        for r, x in enumerate(tails): tids[r, :len(x)], tmask[r, :len(x)] = torch.tensor(x), 1
-        model.model(input_ids=tids, attention_mask=torch.cat([mask.repeat_interleave(2, 0), tmask], 1), past_key_values=cache, use_cache=True,
-                    position_ids=mask.sum(-1).repeat_interleave(2)[:, None] + torch.arange(tw)[None])
-        total += int(mask.sum() + tmask.sum())
+        ids, tail_mask = _pad_right([x for t in items for x in (t.positive, t.negative)], pad, 'cpu')
+        model.model(input_ids=ids, attention_mask=torch.cat([torch.cat(masks, 1).repeat_interleave(2, 0), tail_mask], 1), past_key_values=cache,
+                    use_cache=True, position_ids=seen.repeat_interleave(2)[:, None] + torch.arange(ids.shape[1])[None])
+        total += head + sum(len(r) for r in rests) + int(tail_mask.sum())
     return total
 
 
@@ -107,8 +110,10 @@ def bare_forward_texts(model, tokenizer, pairs, batch_size:int) -> int:
 
 
 def timed(fn):
-    start = time.perf_counter(); out = fn()
-    return time.perf_counter() - start, out
+    "Wall seconds, CPU seconds of this process (all threads) and the result of fn()"
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
 def speed(model, tokenizer, pairs, label:str, args) -> dict:
@@ -118,33 +123,34 @@ def speed(model, tokenizer, pairs, label:str, args) -> dict:
             'bare forward, steer tokens': lambda: bare_forward_pairs(model, tokenizer, pairs, args.steer_batch_size),
             'bare forward, full texts': lambda: bare_forward_texts(model, tokenizer, pairs, args.steer_batch_size)}
     for b in args.sv_batch_sizes: runs[f'steering-vectors batch {b}'] = (lambda b=b: sv_extract(model, tokenizer, pairs, b))
-    times, outputs = {k: float('inf') for k in runs}, {}
+    wall, cpu, outputs = {k: float('inf') for k in runs}, {k: float('inf') for k in runs}, {}
     extract_vector(model, tokenizer, pairs[:4], layers='all', progress=False)   # warm up (page in weights, kernels)
     for r in range(args.repeats):
         for name, fn in runs.items():
             if name == 'steering-vectors batch 1' and r > 0 and not args.repeat_batch1: continue
-            t, out = timed(fn)
-            times[name] = min(times[name], t); outputs[name] = out
-            print(f'  run {r + 1}: {name:32s} {t:7.2f} s', flush=True)
+            w, c, out = timed(fn)
+            wall[name], cpu[name], outputs[name] = min(wall[name], w), min(cpu[name], c), out
+            print(f'  run {r + 1}: {name:32s} {w:8.2f} s wall {c:8.2f} s CPU  (load {os.getloadavg()[0]:.1f})', flush=True)
     sv_names = [k for k in runs if k.startswith('steering-vectors')]
-    best = min(sv_names, key=lambda k: times[k])
-    vec = outputs['steer']
-    cos = [torch.cosine_similarity(vec.layer_vectors[l], outputs[best][l], dim=0).item() for l in range(n_layers)]
-    cos1 = [torch.cosine_similarity(vec.layer_vectors[l], outputs['steering-vectors batch 1'][l], dim=0).item() for l in range(n_layers)] \
-        if 'steering-vectors batch 1' in outputs else cos
-    m = vec.metadata
-    print(f'\n  {"method":32s} {"seconds":>8s} {"vs steer":>9s}')
-    for name in runs: print(f'  {name:32s} {times[name]:8.2f} {times[name] / times["steer"]:8.2f}x')
-    print(f'  steering-vectors best batch size: {best.split()[-1]}; steer is {times[best] / times["steer"]:.2f}x faster than it '
-          f'({times["steering-vectors batch 1"] / times["steer"]:.2f}x faster than its default batch 1)')
-    print(f'  steer / bare forward over the same tokens: {times["steer"] / times["bare forward, steer tokens"]:.2f}x; '
-          f'tokens run: steer {m["tokens_processed"]}, full texts {m["tokens_full_texts"]} ({m["tokens_full_texts"] / m["tokens_processed"]:.2f}x)')
-    print(f'  cosine(steer, steering-vectors best batch) per layer: min {min(cos):.7f}, mean {sum(cos) / len(cos):.7f}; vs batch 1: min {min(cos1):.7f}')
-    print('  per layer: ' + ' '.join(f'{l}:{c:.6f}' for l, c in enumerate(cos)))
-    return {'label': label, 'pairs': len(pairs), 'seconds': times, 'best_sv': best, 'speedup_vs_best_sv': times[best] / times['steer'],
-            'speedup_vs_sv_batch1': times['steering-vectors batch 1'] / times['steer'],
-            'steer_over_bare': times['steer'] / times['bare forward, steer tokens'], 'cosine_min': min(cos), 'cosine_per_layer': cos,
-            'tokens_processed': m['tokens_processed'], 'tokens_full_texts': m['tokens_full_texts']}
+    vec, m = outputs['steer'], outputs['steer'].metadata
+    report = {'label': label, 'pairs': len(pairs), 'wall_seconds': wall, 'cpu_seconds': cpu,
+              'tokens_processed': m['tokens_processed'], 'tokens_full_texts': m['tokens_full_texts']}
+    print(f'\n  {"minimum over runs":32s} {"wall s":>8s} {"/ steer":>8s} {"CPU s":>8s} {"/ steer":>8s}')
+    for name in runs: print(f'  {name:32s} {wall[name]:8.2f} {wall[name] / wall["steer"]:7.2f}x {cpu[name]:8.2f} {cpu[name] / cpu["steer"]:7.2f}x')
+    for clock, t in (('wall', wall), ('CPU', cpu)):
+        best = min(sv_names, key=lambda k: t[k])
+        report[f'{clock}_best_sv'], report[f'{clock}_speedup_vs_best_sv'] = best, t[best] / t['steer']
+        report[f'{clock}_speedup_vs_sv_batch1'] = t['steering-vectors batch 1'] / t['steer']
+        print(f'  {clock:4s}: steering-vectors is fastest at batch {best.split()[-1]}; steer is {t[best] / t["steer"]:.2f}x faster than that '
+              f'({t["steering-vectors batch 1"] / t["steer"]:.2f}x faster than its default batch 1); steer / bare forward over the same tokens '
+              f'{t["steer"] / t["bare forward, steer tokens"]:.2f}x')
+    print(f'  tokens through the model: steer {m["tokens_processed"]}, full texts {m["tokens_full_texts"]} ({m["tokens_full_texts"] / m["tokens_processed"]:.2f}x)')
+    for name in sv_names:
+        cos = [torch.cosine_similarity(vec.layer_vectors[l], outputs[name][l], dim=0).item() for l in range(n_layers)]
+        report[f'cosine_{name}'] = cos
+        print(f'  cosine(steer, {name}) per layer: min {min(cos):.7f} (layer {cos.index(min(cos))}), mean {sum(cos) / len(cos):.7f}')
+    report['cosine_min'] = min(min(report[f'cosine_{name}']) for name in sv_names)
+    return report
 
 
 def memory_child(n:int, args):
@@ -165,7 +171,8 @@ def memory(args) -> list[dict]:
     results = []
     for n in args.memory_pairs:
         out = subprocess.run([sys.executable, __file__, '--memory-child', str(n), '--data', args.data, '--pairs', str(args.pairs),
-                              '--steer-batch-size', str(args.steer_batch_size)], capture_output=True, text=True, check=True)
+                              '--steer-batch-size', str(args.steer_batch_size)] + (['--threads', str(args.threads)] if args.threads else []),
+                             capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1]); results.append(r)
         print(f'  {n:5d} pairs: process peak RSS {r["maxrss_mb"]:7.1f} MB (after loading and a warm-up {r["maxrss_after_load_mb"]:.1f}); '
               f'extraction peak growth {r["extraction_peak_mb"]:6.1f} MB; {r["seconds"]:.1f} s, {r["tokens_processed"]} tokens', flush=True)
@@ -186,9 +193,11 @@ def main():
     ap.add_argument('--memory-pairs', type=lambda s: [int(x) for x in s.split(',')], default=[100, 2000])
     ap.add_argument('--forms', default='free,ab', help="which forms of the pairs to time: 'free', 'ab' or both")
     ap.add_argument('--skip-memory', action='store_true')
+    ap.add_argument('--threads', type=int, help='torch threads (default: torch\'s own choice)')
     ap.add_argument('--json', help='also write the results here')
     ap.add_argument('--memory-child', type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads: torch.set_num_threads(args.threads)
     if args.memory_child: return memory_child(args.memory_child, args)
     try: import steering_vectors
     except ImportError: sys.exit('steering-vectors is not installed: .venv/bin/pip install --no-deps --target benchmarks/.deps steering-vectors==0.12.2')

@@ -9,7 +9,7 @@ The machine may be shared: every comparison alternates its sides batch by batch 
 load falls on both sides alike; each steered batch is compared with the unsteered runs either side of it
 and the overhead is the median of those ratios.
 
-Usage: .venv/bin/python benchmarks/generate.py [--prompts 64] [--max-new-tokens 32] [--batch-size 16] [--repeats 1]
+Usage: .venv/bin/python benchmarks/generate.py [--prompts 64] [--max-new-tokens 32] [--batch-size 16] [--repeats 1] [--also-batch 64]
 """
 import argparse, os, statistics, time
 import torch
@@ -52,6 +52,7 @@ def main():
     ap.add_argument('--max-new-tokens', type=int, default=32)
     ap.add_argument('--batch-size', type=int, default=16)
     ap.add_argument('--repeats', type=int, default=1)
+    ap.add_argument('--also-batch', type=int, default=0, help='also time this batch size (e.g. 64), for comparison')
     args = ap.parse_args()
     model, tokenizer = load_model()
     gen = LocalGenerator(model, tokenizer, batch_size=args.batch_size)
@@ -74,7 +75,11 @@ def main():
     seq_rate, bat_rate = seq_tokens / seq_time, bat_tokens / bat_time
     print(f'sequential model.generate : {seq_tokens:5d} tokens in {seq_time:6.1f}s = {seq_rate:6.1f} tokens/s')
     print(f'LocalGenerator, batch {args.batch_size:<3} : {bat_tokens:5d} tokens in {bat_time:6.1f}s = {bat_rate:6.1f} tokens/s')
-    print(f'speed-up {bat_rate / seq_rate:.2f}x (target >= 4x); {same}/{len(texts)} texts identical to sequential greedy\n')
+    print(f'speed-up {bat_rate / seq_rate:.2f}x (target >= 4x); {same}/{len(texts)} texts identical to sequential greedy')
+    if args.also_batch:
+        tokens, seconds, _ = batched(LocalGenerator(model, tokenizer, batch_size=args.also_batch), texts, args.max_new_tokens)
+        print(f'(for comparison: batch {args.also_batch} gives {tokens / seconds:.1f} tokens/s, {tokens / seconds / seq_rate:.2f}x sequential)')
+    print()
 
     hidden, n = model.config.hidden_size, model.config.num_hidden_layers
     zero = SteeringVector({l: torch.zeros(hidden) for l in range(n)})

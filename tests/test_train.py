@@ -49,11 +49,11 @@ def test_tune_writes_safe_range_into_json(trained):
     out, _ = trained
     meta_path = next(out.glob('*.json'))
     before = json.loads(meta_path.read_text())
-    run = _steer('tune', meta_path, '--layers', '12', '--multipliers', '1,2,4', '--max-perplexity-ratio', '1.5', '--no-progress')
+    run = _steer('tune', meta_path, '--layers', '12', '--multipliers', '2,4', '--max-perplexity-ratio', '1.5', '--num-heldout', '3', '--no-progress')
     assert run.returncode == 0, run.stderr
     meta = json.loads(meta_path.read_text())
     tune = meta['tune']
-    assert tune['layer'] == 12 and tune['num_heldout'] == 6 and tune['max_perplexity_ratio'] == 1.5
+    assert tune['layer'] == 12 and tune['num_heldout'] == 3 and tune['max_perplexity_ratio'] == 1.5
     lo, hi = tune['multiplier_range']
     assert lo <= 0 <= hi and tune['perplexity_ratio'] <= 1.5
     # every grid point inside the range passed the guard, the first one outside (if any) failed it
@@ -68,11 +68,11 @@ def test_tune_writes_safe_range_into_json(trained):
 def test_evaluate_writes_results_and_plot(trained):
     out, _ = trained
     meta_path = next(out.glob('*.json'))
-    run = _steer('evaluate', meta_path, '--multipliers', '-2,0,2', '--num-heldout', '4', '--sweep-multiplier', '2',
+    run = _steer('evaluate', meta_path, '--multipliers', '-2,0,2', '--num-heldout', '3', '--sweep-multiplier', '2',
                  '--num-generations', '1', '--max-new-tokens', '8', '--no-progress')
     assert run.returncode == 0, run.stderr
     ev = json.loads(meta_path.read_text())['evaluation']
-    assert ev['num_heldout'] == 4 and set(ev['layer_sweep']['layers']) == {'12', '14'}
+    assert ev['num_heldout'] == 3 and set(ev['layer_sweep']['layers']) == {'12', '14'}
     assert set(ev['positive_probability']) == {'-2', '0', '2'} == set(ev['ab_positive_probability'])
     assert all(0 < p < 1 for p in ev['positive_probability'].values())
     assert len(ev['generations']) == 1 and Path(ev['plot']).exists()
