@@ -35,7 +35,7 @@ import torch
 from transformers import DynamicCache
 from steer.models import load_model, format_chat
 from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
-                           length_sorted_batches, PeakMemory, _common_prefix, _pad_right, _sort_key)
+                           length_sorted_batches, PeakMemory, plan_batches, _common_prefix, _pad_right)
 from steer.core import SteerError
 
 
@@ -77,9 +77,8 @@ def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
     "model.model (no hooks, no LM head) over exactly the token schedule steer runs: batch head once, prompt rests, tails"
     pad, total = tokenizer.pad_token_id or 0, 0
     tokens = [tokenize_pair(tokenizer, p) for p in pairs]
-    order = sorted(range(len(tokens)), key=lambda i: _sort_key(tokens[i]), reverse=True)
-    for s in range(0, len(order), batch_size):
-        items, cache = [tokens[i] for i in order[s:s + batch_size]], DynamicCache(config=model.config)
+    for batch in plan_batches(tokens, batch_size):
+        items, cache = [tokens[i] for i in batch], DynamicCache(config=model.config)
         n, masks, seen = len(items), [], torch.zeros(len(items), dtype=torch.long)
         head = _common_prefix([t.prefix for t in items])
         if head:

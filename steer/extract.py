@@ -20,8 +20,9 @@ from .vectors import SteeringVector
 # %% auto #0
 __all__ = ['CAA_KEYS', 'BIPO_DEFAULTS', 'METHODS', 'ContrastPair', 'caa_to_pairs', 'read_contrast_pairs', 'PairTokens',
            'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations',
-           'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference', 'pair_logprob_margins',
-           'train_bipo', 'model_fingerprint', 'model_revision', 'PeakMemory', 'extract_vector', 'mean_difference']
+           'plan_batches', 'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference',
+           'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision', 'PeakMemory', 'extract_vector',
+           'mean_difference']
 
 # %% ../nbs/31_extract.ipynb #cc3992a7
 @dataclass
@@ -200,7 +201,22 @@ def _pad_right(rows:Sequence[Sequence[int]], pad:int, device) -> tuple[torch.Ten
         if r: ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(list(r)), 1
     return ids.to(device), mask.to(device)
 
-def _sort_key(t:PairTokens) -> tuple[int, int]: return (max(len(t.positive), len(t.negative)), len(t.prefix))
+def _padded_tokens(tokens:Sequence[PairTokens], batches:Sequence[Sequence[int]]) -> int:
+    "Tokens (padding included) the three passes run for these batches"
+    total = 0
+    for batch in batches:
+        items = [tokens[i] for i in batch]
+        head = _common_prefix([t.prefix for t in items])
+        total += head + len(items) * (max(len(t.prefix) for t in items) - head) + 2 * len(items) * max(max(len(t.positive), len(t.negative)) for t in items)
+    return total
+
+def plan_batches(tokens:Sequence[PairTokens], batch_size:int) -> list[list[int]]:
+    "Batches of similar pairs: sorted by prompt length or by completion length, whichever pads less"
+    plans = []
+    for key in (lambda t: (len(t.prefix), max(len(t.positive), len(t.negative))), lambda t: (max(len(t.positive), len(t.negative)), len(t.prefix))):
+        order = sorted(range(len(tokens)), key=lambda i: key(tokens[i]), reverse=True)
+        plans.append([order[i:i + batch_size] for i in range(0, len(order), batch_size)])
+    return min(plans, key=lambda b: _padded_tokens(tokens, b))
 
 @torch.inference_mode()
 def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], layers:Sequence[int],
@@ -210,12 +226,10 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
     position, layers = check_position(position), list(layers)
     batch_size, device, pad = batch_size or inference_batch_size(), model.device, tokenizer.pad_token_id or 0
     tokens = [tokenize_pair(tokenizer, p, position) for p in pairs]
-    order = sorted(range(len(tokens)), key=lambda i: _sort_key(tokens[i]), reverse=True)
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
     with _Capture(model, layers) as capture:
-        for start in tqdm(range(0, len(order), batch_size), desc='reading pairs', disable=not progress, leave=False):
-            batch = order[start:start + batch_size]
+        for batch in tqdm(plan_batches(tokens, batch_size), desc='reading pairs', disable=not progress, leave=False):
             items, cache = [tokens[i] for i in batch], DynamicCache(config=model.config)
             n, masks, seen = len(items), [], torch.zeros(len(items), dtype=torch.long, device=device)
             head = padded = _common_prefix([t.prefix for t in items])
