@@ -72,10 +72,20 @@ def layer_cosines(vec:SteeringVector) -> torch.Tensor:
 
 # %% ../nbs/30_vectors.ipynb #a40f21ad
 def _steering_hook(vector:torch.Tensor, only_generated:bool):
-    def hook(module, inputs, output):
+    state = {}   # with only_generated: each row's last prompt position, set by the first (prompt) pass
+    def hook(module, args, kwargs, output):
         hidden = output[0] if isinstance(output, tuple) else output
-        if only_generated and hidden.shape[1] > 1: return output
-        hidden.add_(vector.to(hidden.dtype))    # in place: no copy of the residual stream
+        if not only_generated:
+            hidden.add_(vector.to(hidden.dtype))    # in place: no copy of the residual stream
+            return output
+        positions = kwargs.get('position_ids')
+        if positions is None:   # blocks that are not given positions (GPT-2): count the tokens seen
+            start = state.get('seen', 0)
+            positions = torch.arange(start, start + hidden.shape[1], device=hidden.device)[None]
+            state['seen'] = start + hidden.shape[1]
+        if 'prompt_end' not in state: state['prompt_end'] = positions.max(-1, keepdim=True).values
+        # steer from the prompt's last token on: that position predicts the first generated token (as in CAA)
+        hidden.add_(vector.to(hidden.dtype) * (positions >= state['prompt_end']).unsqueeze(-1).to(hidden.dtype))
         return output
     return hook
 
@@ -88,7 +98,7 @@ def apply_steering(model:nn.Module, vec:SteeringVector, multiplier:float=1.0, la
     missing = [l for l in layers if l not in vec.layer_vectors]
     if missing: raise SteerError(f"the vector has no direction for layer(s) {missing}; it has {vec.layers}")
     device = next(model.parameters()).device
-    handles = [blocks[l].register_forward_hook(_steering_hook(multiplier * vec.layer_vectors[l].to(device), only_generated))
+    handles = [blocks[l].register_forward_hook(_steering_hook(multiplier * vec.layer_vectors[l].to(device), only_generated), with_kwargs=True)
                for l in layers if multiplier != 0]
     try: yield model
     finally:
