@@ -15,7 +15,7 @@ __all__ = ['is_secret_name', 'secret_env_values', 'check_parameter_name', 'parse
            'run_notebook', 'run']
 
 # %% ../nbs/91_run.ipynb #f7f5463d
-_SECRET_LAST = {'key', 'token', 'secret', 'password', 'passwd', 'pwd', 'credential', 'credentials', 'apikey'}
+_SECRET_LAST = {'key', 'token', 'secret', 'password', 'passwd', 'credential', 'credentials', 'apikey'}   # not 'pwd': $PWD is a folder
 _SECRET_ANY = {'secret', 'password', 'passwd', 'apikey'}
 
 def is_secret_name(name:str) -> bool:
