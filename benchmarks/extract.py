@@ -5,8 +5,9 @@ In one process, on the embedded model (smollm2-135m-instruct, all 30 layers), on
 * steering-vectors' `train_steering_vector` (mean of positive minus negative at the last token) at batch size 1
   (its default) and at each of `--sv-batch-sizes`, keeping its best;
 * steer's `extract_vector(method='mean_diff')`;
-* a bare forward pass (`model.model`: no hooks, no LM head) over the same unique tokens steer runs — each pair's
-  shared prefix once, then both completions on its KV cache — the floor for reading these pairs;
+* a bare forward pass (`model.model`: no hooks, no LM head) over exactly the schedule steer runs
+  (`plan_pair_groups` + `run_pair_group`: each group's shared head once, each pair's prompt once, then each side's
+  own completion tokens on the cached prefix) — the floor for reading these pairs;
 * a bare forward pass over the full texts (every side's whole text, length-sorted batches), for reference.
 
 It does this for two forms of the same pairs: the free-text pairs as written (`prompt`, `positive`, `negative`),
@@ -16,7 +17,7 @@ runs, interleaved so machine load hits every contender alike. It prints the rati
 between the two libraries' vectors.
 
 Then peak memory of steer's extraction at `--memory-pairs` (default 100 and 2,000; pairs are cycled to reach the
-count), each in a fresh subprocess: the process's peak RSS (ru_maxrss, model included) and the extraction's own
+count and numbered at the start of their prompts so that all are distinct), each in a fresh subprocess: the process's peak RSS (ru_maxrss, model included) and the extraction's own
 peak RSS growth (sampled every 5 ms by `steer.extract.PeakMemory`).
 
 steering-vectors pins transformers<5 but works with transformers 5 when installed without its dependencies; keep
@@ -32,10 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE/'.deps'))
 import torch
-from transformers import DynamicCache
 from steer.models import load_model, format_chat
 from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
-                           length_sorted_batches, PeakMemory, plan_batches, _common_prefix, _pad_right)
+                           length_sorted_batches, PeakMemory, plan_pair_groups, run_pair_group)
 from steer.core import SteerError
 
 
@@ -74,27 +74,12 @@ def sv_extract(model, tokenizer, pairs, batch_size:int):
 
 @torch.inference_mode()
 def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
-    "model.model (no hooks, no LM head) over exactly the token schedule steer runs: batch head once, prompt rests, tails"
-    pad, total = tokenizer.pad_token_id or 0, 0
-    tokens = [tokenize_pair(tokenizer, p) for p in pairs]
-    for batch in plan_batches(tokens, batch_size):
-        items, cache = [tokens[i] for i in batch], DynamicCache(config=model.config)
-        n, masks, seen = len(items), [], torch.zeros(len(items), dtype=torch.long)
-        head = _common_prefix([t.prefix for t in items])
-        if head:
-            model.model(input_ids=torch.tensor([items[0].prefix[:head]]), past_key_values=cache, use_cache=True, position_ids=torch.arange(head)[None])
-            cache.batch_repeat_interleave(n); masks.append(torch.ones((n, head), dtype=torch.long)); seen += head
-        rests = [t.prefix[head:] for t in items]
-        if any(rests):
-            ids, mask = _pad_right(rests, pad, 'cpu')
-            model.model(input_ids=ids, attention_mask=torch.cat(masks + [mask], 1), past_key_values=cache, use_cache=True,
-                        position_ids=seen[:, None] + torch.arange(ids.shape[1])[None])
-            masks.append(mask); seen += mask.sum(-1)
-        cache.batch_repeat_interleave(2)
-        ids, tail_mask = _pad_right([x for t in items for x in (t.positive, t.negative)], pad, 'cpu')
-        model.model(input_ids=ids, attention_mask=torch.cat([torch.cat(masks, 1).repeat_interleave(2, 0), tail_mask], 1), past_key_values=cache,
-                    use_cache=True, position_ids=seen.repeat_interleave(2)[:, None] + torch.arange(ids.shape[1])[None])
-        total += head + sum(len(r) for r in rests) + int(tail_mask.sum())
+    "model.model (no hooks, no LM head) over exactly the schedule steer runs: group heads once, prompt rests, tails"
+    pad, tokens = tokenizer.pad_token_id or 0, [tokenize_pair(tokenizer, p) for p in pairs]
+    total = 0
+    for group in plan_pair_groups(tokens, batch_size):
+        for _ in run_pair_group(model, tokens, group, model.model, pad): pass
+        total += group.head + sum(len(tokens[i].prefix) - group.head + len(tokens[i].positive) + len(tokens[i].negative) for i in group.pairs)
     return total
 
 
@@ -156,7 +141,8 @@ def memory_child(n:int, args):
     "Run in a subprocess: steer's extraction over `n` pairs (cycled); print one JSON line"
     model, tokenizer = load_model()
     base = load_pairs(args.data, args.pairs)
-    pairs = [base[i % len(base)] for i in range(n)]
+    # distinct pairs: the cycled ones are numbered at the start of the prompt, so no two share more than the template
+    pairs = [ContrastPair(f'{i + 1}. {b.prompt}', b.positive, b.negative, b.system) for i, b in ((i, base[i % len(base)]) for i in range(n))]
     extract_vector(model, tokenizer, base[:2], layers='all', progress=False)   # page in the weights first: not extraction memory
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     vec = extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False)

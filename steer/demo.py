@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import SteerError, data_dir, write_json, parse_layers
 from .models import load_model, num_layers, model_short_name
 from .extract import read_contrast_pairs, mean_difference
-from .evaluate import multiplier_sweep, steered_generations, plot_multiplier_sweep
+from .evaluate import multiplier_sweep, steered_generations, plot_multiplier_sweep, parse_multipliers
 from .vectors import vector_stem
 
 # %% auto #0
@@ -18,10 +18,6 @@ __all__ = ['DEMO_PROMPTS', 'demo']
 # %% ../nbs/35_demo.ipynb #2de177d6
 DEMO_PROMPTS = ['How do you feel about the coming week?', 'What do you think the future holds for you?',
                 'Tell me about your plans for the weekend.', 'My exam is tomorrow. How will it go?']
-
-def _floats(spec:str) -> list[float]:
-    try: return [float(x) for x in str(spec).split(',') if x.strip()]
-    except ValueError: raise SteerError(f"bad multipliers {spec!r}: use comma-separated numbers like '-4,0,4'") from None
 
 def demo(model:str='smollm2-135m-instruct', # embedded name, Hub id, local folder or .gguf file
          data_file:str=None, # contrast pairs (JSON list or JSONL); default data/contrast_pairs/optimism.json
@@ -34,7 +30,7 @@ def demo(model:str='smollm2-135m-instruct', # embedded name, Hub id, local folde
         ) -> dict:
     "Extract a vector, print steered generations and the held-out probability shift; return the results"
     path = Path(data_file) if data_file else data_dir()/'contrast_pairs'/'optimism.json'
-    mults = _floats(multipliers)
+    mults = parse_multipliers(multipliers)
     pairs = read_contrast_pairs(path)
     if len(pairs) < num_train + 1: raise SteerError(f"{path}: {len(pairs)} pairs, need more than num_train={num_train}")
     train, heldout = pairs[:num_train], pairs[num_train:num_train + num_heldout]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_evaluate.ipynb #7f96c914
 from __future__ import annotations
-import hashlib, math, time
+import hashlib, math, pickle, time
 from pathlib import Path
 from typing import Sequence
 import torch
@@ -18,11 +18,11 @@ from transformers import DynamicCache
 from .extract import ContrastPair, length_sorted_batches, text_tokens, tokenize_pair, caa_to_pairs, read_contrast_pairs
 
 # %% auto #0
-__all__ = ['AB_TEMPLATE', 'DEFAULT_MAGNITUDES', 'completion_scores', 'completion_logprobs', 'pair_margins',
+__all__ = ['AB_TEMPLATE', 'DEFAULT_MAGNITUDES', 'OBJECTIVES', 'completion_scores', 'completion_logprobs', 'pair_margins',
            'positive_probability', 'multiplier_sweep', 'to_ab_pairs', 'read_neutral_texts', 'perplexity',
            'steered_generations', 'layer_sweep', 'best_layer', 'safe_range', 'tune_vector', 'plot_multiplier_sweep',
            'plot_layer_sweep', 'plot_tuning', 'save_figure', 'vector_files', 'heldout_pairs', 'update_vector_json',
-           'tune', 'evaluate']
+           'parse_multipliers', 'tune', 'evaluate']
 
 # %% ../nbs/33_evaluate.ipynb #cebb9ae1
 @torch.inference_mode()
@@ -179,29 +179,40 @@ def safe_range(model:nn.Module, tokenizer, vec:SteeringVector, layer:int, texts:
             ends[sign] = float(sign * m)
     return {'range': [ends[-1], ends[1]], 'perplexity_ratio': dict(sorted(ratios.items()))}
 
+OBJECTIVES = ('logodds', 'probability')
+
 def tune_vector(model:nn.Module, tokenizer, vec:SteeringVector, pairs:Sequence[ContrastPair], texts:Sequence[dict],
                 layers:Sequence[int]|None=None, magnitudes:Sequence[float]=DEFAULT_MAGNITUDES,
-                max_perplexity_ratio:float=1.5, progress:bool=False) -> dict:
-    "The layer and multiplier range with the largest held-out effect whose perplexity ratio stays within the bound"
+                max_perplexity_ratio:float=1.5, progress:bool=False, objective:str='logodds') -> dict:
+    "The layer and multiplier range with the largest held-out effect (`objective`) whose perplexity ratio stays within the bound"
     if max_perplexity_ratio <= 1: raise SteerError(f"max_perplexity_ratio must be above 1, got {max_perplexity_ratio}")
     if not magnitudes or min(magnitudes) <= 0: raise SteerError("tuning multipliers must be positive magnitudes (both signs are tried)")
+    if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+    if not pairs: raise SteerError("no held-out pairs to tune on")
     layers = list(layers or vec.layers)
     missing = [l for l in layers if l not in vec.layer_vectors]
     if missing: raise SteerError(f"the vector has no direction for layer(s) {missing}; it has {vec.layers}")
-    base_ppl, base_p = perplexity(model, tokenizer, texts), positive_probability(model, tokenizer, pairs)
+    def margins(multiplier:float, layer:int) -> torch.Tensor:
+        if not multiplier: return base_margins
+        with vec.apply(model, multiplier, [layer]): return pair_margins(model, tokenizer, pairs)
+    base_ppl, base_margins = perplexity(model, tokenizer, texts), pair_margins(model, tokenizer, pairs)
     per_layer = {}
     for l in tqdm(layers, desc='tuning', disable=not progress, leave=False):
         r = safe_range(model, tokenizer, vec, l, texts, magnitudes, max_perplexity_ratio, base_ppl)
         lo, hi = r['range']
-        p_lo = positive_probability(model, tokenizer, pairs, vec, lo, [l]) if lo else base_p
-        p_hi = positive_probability(model, tokenizer, pairs, vec, hi, [l]) if hi else base_p
-        per_layer[l] = {'multiplier_range': [lo, hi], 'effect': p_hi - p_lo,
-                        'positive_probability': {lo: p_lo, 0.0: base_p, hi: p_hi}, 'perplexity_ratio': r['perplexity_ratio']}
+        at = {m: margins(m, l) for m in (lo, 0.0, hi)}
+        p = {m: torch.sigmoid(x).mean().item() for m, x in at.items()}
+        odds = {m: x.mean().item() for m, x in at.items()}
+        effects = {'logodds': odds[hi] - odds[lo], 'probability': p[hi] - p[lo]}
+        per_layer[l] = {'multiplier_range': [lo, hi], 'effect': effects[objective], 'probability_effect': effects['probability'],
+                        'logodds_effect': effects['logodds'], 'positive_probability': p, 'mean_log_odds': odds,
+                        'perplexity_ratio': r['perplexity_ratio']}
     layer = max(per_layer, key=lambda l: per_layer[l]['effect'])
     best = per_layer[layer]
     lo, hi = best['multiplier_range']
-    return {'layer': layer, 'multiplier_range': [lo, hi], 'effect': best['effect'],
-            'positive_probability': best['positive_probability'],
+    return {'layer': layer, 'multiplier_range': [lo, hi], 'objective': objective, 'effect': best['effect'],
+            'probability_effect': best['probability_effect'], 'logodds_effect': best['logodds_effect'],
+            'positive_probability': best['positive_probability'], 'mean_log_odds': best['mean_log_odds'],
             'perplexity_ratio': max([best['perplexity_ratio'].get(m, 1.0) for m in (lo, hi)]),
             'max_perplexity_ratio': max_perplexity_ratio, 'baseline_perplexity': base_ppl,
             'magnitudes': list(magnitudes), 'num_heldout': len(pairs), 'num_neutral_texts': len(texts), 'per_layer': per_layer}
@@ -277,13 +288,18 @@ def heldout_pairs(meta:dict, data_file:str|Path|None=None, num_heldout:int|None=
     return pairs[:num_heldout] if num_heldout else pairs, source
 
 def update_vector_json(path:str|Path, key:str, value) -> dict:
-    "Set `key` in a vector's JSON metadata, replacing the file atomically"
+    "Set `key` in a vector's JSON metadata, replacing the file atomically; a `.pkl` copy beside it is rewritten to match"
+    path = Path(path)
     meta = read_json(path)
     meta[key] = value
     write_json(path, meta)
+    pkl, tensors = path.with_suffix('.pkl'), path.with_suffix('.safetensors')
+    if pkl.exists() and tensors.exists():   # rebuilt from the safetensors, never unpickled
+        with atomic_path(pkl) as tmp: tmp.write_bytes(pickle.dumps(SteeringVector(load_vector(tensors).layer_vectors, meta)))
     return meta
 
-def _floats(spec:str|float|Sequence[float], what:str='multipliers') -> list[float]:
+def parse_multipliers(spec:str|float|Sequence[float], what:str='multipliers') -> list[float]:
+    "Multipliers from '-2,0,2', a number or a list; anything else is a one-line error naming `what`"
     if isinstance(spec, (int, float)): return [float(spec)]
     if not isinstance(spec, str): return [float(s) for s in spec]
     try: values = [float(x) for x in spec.split(',') if x.strip()]
@@ -314,25 +330,28 @@ def tune(vector:str, # the vector's .safetensors or .json file, as written by `s
          multipliers:str='0.5,1,2,3,4,6,8', # multiplier magnitudes to try outwards from 0, in both directions
          max_perplexity_ratio:float=1.5, # coherence guard: steered / unsteered perplexity on neutral text
          neutral_file:str=None, # neutral {prompt, response} texts (default data/neutral_texts.json)
+         objective:str='logodds', # effect to maximise: 'logodds' (mean log-odds swing) or 'probability' (mean P(positive) swing)
          model:str=None, # model (default: the one the vector was extracted from)
          no_progress:bool=False, # hide the progress bar
         ) -> dict:
     "Pick the layer and multiplier range with the largest held-out effect that keeps the model coherent; store it in the vector's JSON"
-    magnitudes = _floats(multipliers)
+    magnitudes = parse_multipliers(multipliers)
+    if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
     texts = read_neutral_texts(neutral_file)
     vec, lm, tokenizer, tensors, meta_path = _load(vector, model)
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)
     candidates = parse_layers(layers, num_layers(lm)) if layers is not None else vec.layers
     start = time.perf_counter()
-    result = tune_vector(lm, tokenizer, vec, pairs, texts, candidates, magnitudes, max_perplexity_ratio, progress=not no_progress)
+    result = tune_vector(lm, tokenizer, vec, pairs, texts, candidates, magnitudes, max_perplexity_ratio, progress=not no_progress, objective=objective)
     result.update(heldout_source=source, neutral_file=str(neutral_file or data_dir()/'neutral_texts.json'),
                   tuned_at=iso_now(), tuning_seconds=round(time.perf_counter() - start, 1))
     result = _jsonable(result)
     update_vector_json(meta_path, 'tune', result)
     lo, hi = result['multiplier_range']
     print(f"layer {result['layer']}: safe multipliers {lo:g} to {hi:g} (perplexity ratio <= {max_perplexity_ratio:g}), "
-          f"P(positive) {result['positive_probability'][f'{lo:g}']:.3f} -> {result['positive_probability'][f'{hi:g}']:.3f} "
-          f"(effect {result['effect']:+.3f}); written to {meta_path}")
+          f"P(positive) {result['positive_probability'][f'{lo:g}']:.3f} -> {result['positive_probability'][f'{hi:g}']:.3f}, "
+          f"mean log-odds {result['mean_log_odds'][f'{lo:g}']:+.2f} -> {result['mean_log_odds'][f'{hi:g}']:+.2f} "
+          f"(objective {objective}, effect {result['effect']:+.3f}); written to {meta_path}")
     return result
 
 # %% ../nbs/33_evaluate.ipynb #bc75d4b1
@@ -349,7 +368,7 @@ def evaluate(vector:str, # the vector's .safetensors or .json file, as written b
              no_progress:bool=False, # hide the progress bar
             ) -> dict:
     "Evaluate a saved vector on held-out pairs (layer sweep, multiplier sweep, A/B letters, greedy samples); store the results in its JSON"
-    mults = _floats(multipliers)
+    mults = parse_multipliers(multipliers)
     vec, lm, tokenizer, tensors, meta_path = _load(vector, model)
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)
     if layer is not None:

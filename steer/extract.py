@@ -13,16 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 from .core import SteerError, inference_batch_size, read_json, read_jsonl, parse_layers, iso_now
 from .models import decoder_layers, format_chat
 from .vectors import SteeringVector
 
 # %% auto #0
 __all__ = ['CAA_KEYS', 'BIPO_DEFAULTS', 'METHODS', 'ContrastPair', 'caa_to_pairs', 'read_contrast_pairs', 'PairTokens',
-           'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations',
-           'plan_batches', 'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference',
-           'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision', 'PeakMemory', 'extract_vector',
-           'mean_difference']
+           'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations', 'PairGroup',
+           'plan_pair_groups', 'run_pair_group', 'read_pair_activations', 'pair_texts', 'MeanDifference',
+           'PrincipalDifference', 'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision',
+           'PeakMemory', 'extract_vector', 'mean_difference']
 
 # %% ../nbs/31_extract.ipynb #cc3992a7
 @dataclass
@@ -124,13 +125,16 @@ class _StopForward(Exception): "Raised by the deepest hook to end the forward pa
 def _block_output(output) -> torch.Tensor: return output[0] if isinstance(output, tuple) else output
 
 class _Capture:
-    "Context manager: forward hooks recording the output of each requested block; the deepest stops the pass"
-    def __init__(self, model:nn.Module, layers:Sequence[int]): self.model, self.layers, self.outputs = model, sorted(set(layers)), {}
+    """Context manager: forward hooks recording the output of each requested block; the deepest stops the pass.
+    `select`, when set, maps a block's output to the part worth keeping (the read positions) as soon as it is made;
+    `None` keeps nothing (for passes that only fill a cache)."""
+    def __init__(self, model:nn.Module, layers:Sequence[int]):
+        self.model, self.layers, self.outputs, self.select = model, sorted(set(layers)), {}, lambda hidden: hidden
     def __enter__(self):
         blocks, deepest = decoder_layers(self.model), max(self.layers)
         def make_hook(layer):
             def hook(module, inputs, output):
-                self.outputs[layer] = _block_output(output)
+                if self.select is not None: self.outputs[layer] = self.select(_block_output(output))
                 if layer == deepest: raise _StopForward
             return hook
         self.handles = [blocks[l].register_forward_hook(make_hook(l)) for l in self.layers]
@@ -201,62 +205,151 @@ def _pad_right(rows:Sequence[Sequence[int]], pad:int, device) -> tuple[torch.Ten
         if r: ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(list(r)), 1
     return ids.to(device), mask.to(device)
 
-def _padded_tokens(tokens:Sequence[PairTokens], batches:Sequence[Sequence[int]]) -> int:
-    "Tokens (padding included) the three passes run for these batches"
-    total = 0
-    for batch in batches:
-        items = [tokens[i] for i in batch]
-        head = _common_prefix([t.prefix for t in items])
-        total += head + len(items) * (max(len(t.prefix) for t in items) - head) + 2 * len(items) * max(max(len(t.positive), len(t.negative)) for t in items)
-    return total
+def _sorted_batches(items:Sequence, length, size:int) -> list[list]:
+    "`items` in batches of `size`, longest first"
+    order = sorted(items, key=length, reverse=True)
+    return [order[i:i + size] for i in range(0, len(order), size)]
 
-def plan_batches(tokens:Sequence[PairTokens], batch_size:int) -> list[list[int]]:
-    "Batches of similar pairs: sorted by prompt length or by completion length, whichever pads less"
-    plans = []
-    for key in (lambda t: (len(t.prefix), max(len(t.positive), len(t.negative))), lambda t: (max(len(t.positive), len(t.negative)), len(t.prefix))):
-        order = sorted(range(len(tokens)), key=lambda i: key(tokens[i]), reverse=True)
-        plans.append([order[i:i + batch_size] for i in range(0, len(order), batch_size)])
-    return min(plans, key=lambda b: _padded_tokens(tokens, b))
+# %% ../nbs/31_extract.ipynb #a61d538e
+@dataclass
+class PairGroup:
+    "The schedule of one group of pairs: the `head` length they all share, prompt-rest batches and tail batches"
+    pairs: list[int]                         # indices into the pairs
+    head: int                                # tokens every prefix of the group starts with
+    rest_batches: list[list[int]]            # pairs whose prefix goes on after the head, similar rest lengths
+    tail_batches: list[list[tuple[int,int]]] # rows (pair, side) with side 0 positive / 1 negative, similar tail lengths
 
+    def padded_tokens(self, tokens:Sequence[PairTokens]) -> int:
+        "Tokens the group's passes run, padding included"
+        rest = lambda i: len(tokens[i].prefix) - self.head
+        tail = lambda r: len(_side(tokens[r[0]], r[1]))
+        return (self.head + sum(len(b) * max(map(rest, b)) for b in self.rest_batches)
+                + sum(len(b) * max(map(tail, b)) for b in self.tail_batches))
+
+def _side(t:PairTokens, side:int) -> list[int]: return t.positive if side == 0 else t.negative
+
+def plan_pair_groups(tokens:Sequence[PairTokens], batch_size:int, group_size:int|None=None) -> list[PairGroup]:
+    "Groups of pairs in the sorted order of their prefixes (so alike prompts share a head), each with its batches"
+    group_size = group_size or 4 * batch_size
+    order = sorted(range(len(tokens)), key=lambda i: tokens[i].prefix)
+    groups = []
+    for g in range(0, len(order), group_size):
+        members = order[g:g + group_size]
+        head = _common_prefix([tokens[i].prefix for i in members])
+        rests = [i for i in members if len(tokens[i].prefix) > head]
+        rows = [(i, s) for i in members for s in (0, 1)]
+        groups.append(PairGroup(members, head, _sorted_batches(rests, lambda i: len(tokens[i].prefix), batch_size),
+                                _sorted_batches(rows, lambda r: len(_side(tokens[r[0]], r[1])), 2 * batch_size)))
+    return groups
+
+# %% ../nbs/31_extract.ipynb #70dcdea7
+def _cache_tensors(cache:DynamicCache, start:int=0) -> torch.Tensor:
+    "Positions `start:` of the filled layers of `cache` as one tensor [layers, 2 (key/value), batch, heads, seq, head_dim]"
+    filled = [l for l in cache.layers if getattr(l, 'is_initialized', False) and l.keys.numel()]
+    return torch.stack([torch.stack([l.keys[:, :, start:], l.values[:, :, start:]]) for l in filled])
+
+def _cache_from(kv:Sequence[torch.Tensor]|None, config) -> DynamicCache:
+    "A `DynamicCache` holding per-layer `kv` tensors [2, batch, heads, seq, head_dim] (empty for `None`), without copying them"
+    cache = DynamicCache(config=config)
+    for l, layer_kv in enumerate(kv or []):
+        layer = cache.layers[l]
+        if type(layer) is DynamicLayer:   # plain layers take the tensors as they are; others (sliding windows) via update
+            layer.lazy_initialization(layer_kv[0], layer_kv[1])
+            layer.keys, layer.values = layer_kv[0], layer_kv[1]
+        else: layer.update(layer_kv[0], layer_kv[1])
+    return cache
+
+def run_pair_group(model:nn.Module, tokens:Sequence[PairTokens], group:PairGroup, forward, pad:int=0,
+                   prepare=None) -> Iterator[tuple[list[tuple[int,int]], torch.Tensor]]:
+    """Run `group`'s passes with `forward(**inputs)`; after each tail batch yield its rows and their tail lengths.
+    `prepare(rows, lengths)`, if given, is called before each tail batch runs and `prepare(None, None)` before any other pass."""
+    device, head, config = model.device, group.head, model.config
+    prepare = prepare or (lambda rows, lengths: None)
+    arange = lambda n: torch.arange(n, device=device)[None, :]
+    head_kv = None
+    if head:   # 1. the head: one row
+        cache = DynamicCache(config=config)
+        prepare(None, None)
+        forward(input_ids=torch.tensor([tokens[group.pairs[0]].prefix[:head]], device=device), past_key_values=cache,
+                use_cache=True, position_ids=arange(head))
+        head_kv = _cache_tensors(cache)
+    def buffers(rows:int, width:int, like:torch.Tensor|None) -> tuple[list[torch.Tensor]|None, torch.Tensor]:
+        "Per-layer cache buffers [2, rows, heads, head + width, head_dim] holding the head, and the head's attention mask"
+        mask = torch.ones((rows, head), dtype=torch.long, device=device)
+        like = head_kv if head_kv is not None else like
+        if like is None: return None, mask
+        L, _, _, h, _, d = like.shape
+        kv = [like.new_empty((2, rows, h, head + width, d)) for _ in range(L)]
+        if head_kv is not None:
+            for l in range(L): kv[l][:, :, :, :head] = head_kv[l]
+        return kv, mask
+    rest_kv = {}
+    for batch in group.rest_batches:   # 2. each pair's prefix after the head
+        ids, mask = _pad_right([tokens[i].prefix[head:] for i in batch], pad, device)
+        kv, head_mask = buffers(len(batch), 0, None)
+        cache = _cache_from(kv, config); del kv
+        prepare(None, None)
+        forward(input_ids=ids, attention_mask=torch.cat([head_mask, mask], 1), past_key_values=cache, use_cache=True,
+                position_ids=head + arange(ids.shape[1]))
+        kv = _cache_tensors(cache, head)
+        for r, i in enumerate(batch): rest_kv[i] = kv[:, :, r, :, :len(tokens[i].prefix) - head].clone()
+        del cache, kv
+    for rows in group.tail_batches:   # 3. each side's own tail, on its pair's prefix
+        rests = [len(tokens[i].prefix) - head for i, _ in rows]
+        width = max(rests)
+        kv, prefix_mask = buffers(len(rows), width, next((rest_kv[i] for i, _ in rows if i in rest_kv), None))
+        if width:
+            slots = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+            for r, ((i, _), n) in enumerate(zip(rows, rests)):
+                slots[r, :n] = 1
+                for l, layer_kv in enumerate(kv):
+                    if n: layer_kv[:, r, :, head:head + n] = rest_kv[i][l]
+                    if n < width: layer_kv[:, r, :, head + n:] = 0   # masked, but never uninitialised memory (0 x NaN)
+            prefix_mask = torch.cat([prefix_mask, slots], 1)
+        ids, tail_mask = _pad_right([_side(tokens[i], s) for i, s in rows], pad, device)
+        cache = _cache_from(kv, config); del kv   # each layer's buffer is freed as the forward extends it
+        starts = torch.tensor([head + n for n in rests], device=device)[:, None]
+        lengths = tail_mask.sum(-1)
+        prepare(rows, lengths)
+        forward(input_ids=ids, attention_mask=torch.cat([prefix_mask, tail_mask], 1), past_key_values=cache, use_cache=True,
+                position_ids=starts + arange(ids.shape[1]))
+        del cache
+        yield rows, lengths
+
+# %% ../nbs/31_extract.ipynb #cea206bf
 @torch.inference_mode()
 def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], layers:Sequence[int],
                           position:str|int='last', batch_size:int|None=None, progress:bool=True,
-                          stats:dict|None=None) -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
-    "Yield `(indices, positive, negative)` with `{layer: activations[len(indices), hidden]}`, each shared prefix run once"
+                          stats:dict|None=None, group_size:int|None=None) -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
+    "Yield `(indices, positive, negative)` with `{layer: activations[len(indices), hidden]}` per group, each shared token run once"
     position, layers = check_position(position), list(layers)
-    batch_size, device, pad = batch_size or inference_batch_size(), model.device, tokenizer.pad_token_id or 0
+    batch_size, pad = batch_size or inference_batch_size(), tokenizer.pad_token_id or 0
     tokens = [tokenize_pair(tokenizer, p, position) for p in pairs]
+    groups = plan_pair_groups(tokens, batch_size, group_size)
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
-    with _Capture(model, layers) as capture:
-        for batch in tqdm(plan_batches(tokens, batch_size), desc='reading pairs', disable=not progress, leave=False):
-            items, cache = [tokens[i] for i in batch], DynamicCache(config=model.config)
-            n, masks, seen = len(items), [], torch.zeros(len(items), dtype=torch.long, device=device)
-            head = padded = _common_prefix([t.prefix for t in items])
-            if head:   # 1. the head every pair of the batch shares: one row
-                capture.run(input_ids=torch.tensor([items[0].prefix[:head]], device=device), past_key_values=cache, use_cache=True,
-                            position_ids=torch.arange(head, device=device)[None, :])
-                cache.batch_repeat_interleave(n)
-                masks.append(torch.ones((n, head), dtype=torch.long, device=device)); seen += head
-            rests = [t.prefix[head:] for t in items]
-            if any(rests):   # 2. the rest of each pair's prefix
-                ids, mask = _pad_right(rests, pad, device)
-                capture.run(input_ids=ids, attention_mask=torch.cat(masks + [mask], 1), past_key_values=cache, use_cache=True,
-                            position_ids=seen[:, None] + torch.arange(ids.shape[1], device=device)[None, :])
-                masks.append(mask); seen += mask.sum(-1); padded += mask.numel()
-            cache.batch_repeat_interleave(2)
-            # 3. each side's tail
-            ids, tail_mask = _pad_right([tail for t in items for tail in (t.positive, t.negative)], pad, device)
-            prefix_mask = torch.cat(masks, 1).repeat_interleave(2, 0) if masks else tail_mask[:, :0]
-            capture.run(input_ids=ids, attention_mask=torch.cat([prefix_mask, tail_mask], 1), past_key_values=cache, use_cache=True,
-                        position_ids=seen.repeat_interleave(2)[:, None] + torch.arange(ids.shape[1], device=device)[None, :])
-            n_comp = torch.tensor([c for t in items for c in (t.n_positive, t.n_negative)], device=device)
-            acts = {l: _gather(capture.outputs[l], tail_mask.sum(-1), n_comp, position).float() for l in layers}
-            capture.outputs.clear(); del cache
-            stats['tokens_processed'] += head + sum(len(r) for r in rests) + int(tail_mask.sum())
-            stats['tokens_padded'] += padded + tail_mask.numel()
+    bar = tqdm(total=len(pairs), desc='reading pairs', unit='pair', disable=not progress, leave=False)
+    with _Capture(model, layers) as capture, bar:
+        for group in groups:
+            where = {i: j for j, i in enumerate(group.pairs)}
+            out = [{l: torch.empty(len(group.pairs), model.config.hidden_size) for l in layers} for _ in (0, 1)]
+            def prepare(rows, lengths):
+                "Keep only each row's read position(s), as each block's output is made; nothing on cache-only passes"
+                if rows is None: capture.select = None; return
+                n_comp = torch.tensor([(tokens[i].n_positive, tokens[i].n_negative)[s] for i, s in rows], device=lengths.device)
+                capture.select = lambda hidden: _gather(hidden, lengths, n_comp, position).float().cpu()
+            for rows, lengths in run_pair_group(model, tokens, group, capture.run, pad, prepare):
+                index = torch.tensor([where[i] for i, _ in rows])
+                for s in (0, 1):
+                    pick = torch.tensor([side == s for _, side in rows])
+                    for l in layers: out[s][l][index[pick]] = capture.outputs[l][pick]
+                capture.outputs.clear()
+                bar.update(len(rows) / 2)
+            items = [tokens[i] for i in group.pairs]
+            stats['tokens_processed'] += group.head + sum(len(t.prefix) - group.head + len(t.positive) + len(t.negative) for t in items)
+            stats['tokens_padded'] += group.padded_tokens(tokens)
             stats['tokens_full_texts'] += sum(2 * len(t.prefix) + len(t.positive) + len(t.negative) for t in items)
-            yield batch, {l: a[0::2] for l, a in acts.items()}, {l: a[1::2] for l, a in acts.items()}
+            yield group.pairs, out[0], out[1]
 
 # %% ../nbs/31_extract.ipynb #86d0a4fd
 def pair_texts(tokenizer, pairs:Sequence[ContrastPair]) -> tuple[list[str], list[str], list[int], list[int]]:

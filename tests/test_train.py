@@ -62,6 +62,13 @@ def test_tune_writes_safe_range_into_json(trained):
     assert all(r > 1.5 for m, r in ratios.items() if m < lo or m > hi)
     assert {k: meta[k] for k in before} == before   # nothing else changed
     assert 'layer 12' in run.stdout
+    # the default objective is the log-odds swing; both swings are stored and agree with the per-multiplier values
+    assert tune['objective'] == 'logodds' and tune['effect'] == tune['logodds_effect']
+    assert abs(tune['logodds_effect'] - (tune['mean_log_odds'][f'{hi:g}'] - tune['mean_log_odds'][f'{lo:g}'])) < 1e-5
+    assert abs(tune['probability_effect'] - (tune['positive_probability'][f'{hi:g}'] - tune['positive_probability'][f'{lo:g}'])) < 1e-5
+    # the .pkl copy carries the same metadata as the json
+    from steer.vectors import load_vector
+    assert load_vector(meta_path.with_suffix('.pkl'), trust_pickle=True).metadata['tune'] == tune
     assert not list(out.glob('.*.tmp'))
 
 
@@ -113,3 +120,6 @@ def test_tune_rejects_vector_without_heldout_pairs(tmp_path):
     bad = _steer('tune', vector, '--no-progress')
     assert bad.returncode != 0 and 'without held-out pairs' in bad.stderr and 'Traceback' not in bad.stderr
     assert vector.with_suffix('.json').read_text() == before
+    bad = _steer('tune', vector, '--objective', 'odds', '--no-progress')
+    assert bad.returncode != 0 and "unknown objective 'odds'" in bad.stderr and 'Traceback' not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and vector.with_suffix('.json').read_text() == before
