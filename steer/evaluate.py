@@ -314,10 +314,12 @@ def _jsonable(obj):
     if isinstance(obj, float): return round(obj, 6)
     return obj
 
-def _load(vector:str, model:str|None):
+def _load(vector:str, model:str|None, dtype:str|None=None, device:str|None=None):
+    "The vector and its model: by default the model, dtype and device it was extracted with"
     tensors, meta_path = vector_files(vector)
     vec = load_vector(tensors)
-    lm, tokenizer = load_model(model or vec.metadata.get('model') or 'smollm2-135m-instruct')
+    lm, tokenizer = load_model(model or vec.metadata.get('model') or 'smollm2-135m-instruct',
+                               dtype or vec.metadata.get('dtype') or 'float32', device or 'cpu')
     bad = [l for l in vec.layers if l >= num_layers(lm)]
     if bad: raise SteerError(f"{tensors}: layers {bad} do not exist in a model with {num_layers(lm)} layers")
     return vec, lm, tokenizer, tensors, meta_path
@@ -332,13 +334,15 @@ def tune(vector:str, # the vector's .safetensors or .json file, as written by `s
          neutral_file:str=None, # neutral {prompt, response} texts (default data/neutral_texts.json)
          objective:str='logodds', # effect to maximise: 'logodds' (mean log-odds swing) or 'probability' (mean P(positive) swing)
          model:str=None, # model (default: the one the vector was extracted from)
+         dtype:str=None, # weights dtype: float32, bfloat16 or float16 (default: the one the vector was extracted with)
+         device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
          no_progress:bool=False, # hide the progress bar
         ) -> dict:
     "Pick the layer and multiplier range with the largest held-out effect that keeps the model coherent; store it in the vector's JSON"
     magnitudes = parse_multipliers(multipliers)
     if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
     texts = read_neutral_texts(neutral_file)
-    vec, lm, tokenizer, tensors, meta_path = _load(vector, model)
+    vec, lm, tokenizer, tensors, meta_path = _load(vector, model, dtype, device)
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)
     candidates = parse_layers(layers, num_layers(lm)) if layers is not None else vec.layers
     start = time.perf_counter()
@@ -364,12 +368,14 @@ def evaluate(vector:str, # the vector's .safetensors or .json file, as written b
              num_generations:int=3, # held-out prompts to generate greedy samples for
              max_new_tokens:int=32, # tokens per greedy sample
              model:str=None, # model (default: the one the vector was extracted from)
+             dtype:str=None, # weights dtype: float32, bfloat16 or float16 (default: the one the vector was extracted with)
+             device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
              no_plots:bool=False, # do not write the PNG plots
              no_progress:bool=False, # hide the progress bar
             ) -> dict:
     "Evaluate a saved vector on held-out pairs (layer sweep, multiplier sweep, A/B letters, greedy samples); store the results in its JSON"
     mults = parse_multipliers(multipliers)
-    vec, lm, tokenizer, tensors, meta_path = _load(vector, model)
+    vec, lm, tokenizer, tensors, meta_path = _load(vector, model, dtype, device)
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)
     if layer is not None:
         layer = parse_layers(layer, num_layers(lm))[0]

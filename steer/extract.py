@@ -328,7 +328,7 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
     groups = plan_pair_groups(tokens, batch_size, group_size)
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
-    bar = tqdm(total=len(pairs), desc='reading pairs', unit='pair', disable=not progress, leave=False)
+    bar = tqdm(total=2 * len(pairs), desc='reading pairs (both sides)', unit='side', disable=not progress, leave=False)
     with _Capture(model, layers) as capture, bar:
         for group in groups:
             where = {i: j for j, i in enumerate(group.pairs)}
@@ -344,7 +344,7 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
                     pick = torch.tensor([side == s for _, side in rows])
                     for l in layers: out[s][l][index[pick]] = capture.outputs[l][pick]
                 capture.outputs.clear()
-                bar.update(len(rows) / 2)
+                bar.update(len(rows))
             items = [tokens[i] for i in group.pairs]
             stats['tokens_processed'] += group.head + sum(len(t.prefix) - group.head + len(t.positive) + len(t.negative) for t in items)
             stats['tokens_padded'] += group.padded_tokens(tokens)

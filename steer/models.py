@@ -13,8 +13,9 @@ from transformers.utils import logging as hf_logging
 from .core import SteerError, cache_dir
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'EMBEDDED_MODELS', 'embedded_gguf', 'gguf_cache_path', 'dequantize_gguf', 'resolve_model_source',
-           'load_model', 'decoder_layers', 'num_layers', 'model_short_name', 'format_chat']
+__all__ = ['DEFAULT_MODEL', 'EMBEDDED_MODELS', 'DTYPES', 'embedded_gguf', 'gguf_cache_path', 'dequantize_gguf',
+           'resolve_model_source', 'parse_dtype', 'check_device', 'load_model', 'decoder_layers', 'num_layers',
+           'model_short_name', 'format_chat']
 
 # %% ../nbs/01_models.ipynb #72760181
 DEFAULT_MODEL = 'smollm2-135m-instruct'
@@ -91,12 +92,31 @@ def _load_cached(source:str, dtype:torch.dtype, device:str):
     model.requires_grad_(False)
     return model, tokenizer
 
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+_DTYPE_ALIASES = {'fp32': 'float32', 'bf16': 'bfloat16', 'fp16': 'float16', 'half': 'float16'}
+
+def parse_dtype(dtype:torch.dtype|str) -> torch.dtype:
+    "A weights dtype from a torch dtype or a name: float32 (fp32), bfloat16 (bf16), float16 (fp16, half)"
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values(): return dtype
+    name = str(dtype).removeprefix('torch.')
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES: raise SteerError(f"unknown dtype {str(dtype)!r}: use float32, bfloat16 or float16")
+    return DTYPES[name]
+
+def check_device(device:str|torch.device) -> str:
+    "A torch device name that exists on this machine: cpu, cuda, cuda:1, mps"
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError): raise SteerError(f"bad device {str(device)!r}: use cpu, cuda, cuda:1 or mps") from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise SteerError(f"device {str(device)!r}: CUDA is not available on this machine")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise SteerError(f"device {str(device)!r}: MPS is not available on this machine")
+    return str(device)
+
 def load_model(name:str=DEFAULT_MODEL, # embedded name, Hub id, local folder or .gguf file
-               dtype:torch.dtype|str=torch.float32, # weights dtype
-               device:str='cpu', # torch device
+               dtype:torch.dtype|str=torch.float32, # weights dtype: float32, bfloat16 or float16
+               device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     "Model (eval mode, no grads) and tokenizer (left padding) for `name`; repeated calls return the same objects"
-    if isinstance(dtype, str): dtype = getattr(torch, dtype)
+    dtype, device = parse_dtype(dtype), check_device(device)
     model, tokenizer = _load_cached(resolve_model_source(name), dtype, device)
     model.name_or_alias = name
     return model, tokenizer

@@ -8,7 +8,7 @@ import hashlib, json, os, re, shutil, tempfile, time
 from pathlib import Path
 from typing import Sequence
 from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now
-from .models import load_model, num_layers
+from .models import load_model, num_layers, parse_dtype, check_device
 from .vectors import SteeringVector, save_vector, vector_stem
 from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
 
@@ -94,6 +94,8 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
           position:str='last', # read position: 'last', 'mean' or a negative index like -2
           num_heldout:int=16, # last pairs of the file kept out of training, for `steer evaluate` and `steer tune`
           method_options:str=None, # options of the method as name=value pairs: 'epochs=5,lr=0.02' (bipo), 'normalize=true' (pca)
+          dtype:str='float32', # weights dtype: float32, bfloat16 (half the memory; fast on GPUs and AMX CPUs) or float16
+          device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
          ) -> dict[str, str]:
     "Extract a steering vector from a contrast type's pairs and save it as .safetensors, .json and .pkl"
     label, path = contrast_file(contrast_type, data_file, data_dir)
@@ -104,7 +106,8 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
     if batch_size is not None and batch_size < 1: raise SteerError(f"batch_size must be at least 1, got {batch_size}")
     out = Path(output_dir)
     if out.exists() and not out.is_dir(): raise SteerError(f"{out}: output_dir exists and is not a folder")
-    lm, tokenizer = load_model(model)
+    dtype, device = parse_dtype(dtype), check_device(device)
+    lm, tokenizer = load_model(model, dtype, device)
     n_layers = num_layers(lm)
     layer_list = parse_layers(layers, n_layers)
     if method == 'bipo' and len(layer_list) != 1: raise SteerError(f"bipo trains a vector at one layer; got {len(layer_list)} layers — pass one, e.g. --layers 12")
@@ -113,7 +116,8 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
     vec = extract_vector(lm, tokenizer, train_pairs, method=method, layers=layer_list, position=position,
                          batch_size=batch_size, progress=not no_progress, **options)
     vec.metadata.update(model=model, contrast_type=label, data_file=str(path), data_sha256=_sha256(path),
-                        num_pairs_in_file=len(pairs), split=split, layers_spec=str(layers))
+                        num_pairs_in_file=len(pairs), split=split, layers_spec=str(layers),
+                        dtype=str(dtype).removeprefix('torch.'), device=device)
     out.mkdir(parents=True, exist_ok=True)
     stem = _free_stem(out, vector_stem(label, model, layer_list, n_layers))
     staging = Path(tempfile.mkdtemp(prefix='.train-', dir=out))   # all three files are written, then moved in together

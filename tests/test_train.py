@@ -100,6 +100,7 @@ def _broken_files(d):
     (['--data-file', '{d}/notalist.json'], 'expected a JSON list'),
     (['--contrast-type', 'tom', '--method', 'ica'], 'unknown method'),
     (['--contrast-type', 'tom', '--num-samples', '500'], 'num_samples=500'),
+    (['--contrast-type', 'tom', '--dtype', 'float8'], "unknown dtype 'float8'"),
 ])
 def test_train_bad_input_fails_cleanly(tmp_path, args, message):
     d = _broken_files(tmp_path)
