@@ -124,8 +124,8 @@ def end_token_ids(model:nn.Module, tokenizer) -> set[int]:
 class _RowTracker(StoppingCriteria):
     "Per-row state of one generation batch: new tokens, end conditions, streamed text"
     def __init__(self, tokenizer, end_ids:set[int], prompt_len:int, max_tokens:list[int], stops:list[list[str]],
-                 on_text:Callable|None=None, indices:list[int]|None=None):
-        self.tokenizer, self.end_ids, self.prompt_len, self.on_text = tokenizer, end_ids, prompt_len, on_text
+                 on_text:Callable|None=None, indices:list[int]|None=None, cancelled:Callable[[int], bool]|None=None):
+        self.tokenizer, self.end_ids, self.prompt_len, self.on_text, self.cancelled = tokenizer, end_ids, prompt_len, on_text, cancelled
         n = len(max_tokens)
         self.max_tokens, self.stops, self.indices = max_tokens, stops, indices or list(range(n))
         self.tokens = [[] for _ in range(n)]            # generated ids, end token excluded
@@ -145,6 +145,8 @@ class _RowTracker(StoppingCriteria):
         new = input_ids[:, -1].tolist()
         for i, token in enumerate(new):
             if self.done[i]: continue
+            if self.cancelled is not None and self.cancelled(self.indices[i]):   # nobody wants this row any more
+                self.done[i], self.reasons[i], self.texts[i] = True, 'cancelled', self._text(i); continue
             self.counts[i] += 1
             if token in self.end_ids: self._finish(i, 'stop'); continue
             self.tokens[i].append(token)
@@ -202,8 +204,10 @@ class LocalGenerator(Generator):
 
     def generate_texts(self, texts:Sequence[str], max_new_tokens:int|Sequence[int]=256, temperature:float=0.0, top_p:float=1.0,
                        seed:int|None=None, stop:Sequence[str]|Sequence[Sequence[str]]|None=None, progress:bool=True,
-                       steering:Steering|None=None, on_text:Callable[[int, str, str|None], None]|None=None) -> list[Completion]:
-        "Continue raw `texts` (no chat template); per-text token limits and stop strings allowed; `on_text(index, delta, finish_reason)` streams"
+                       steering:Steering|None=None, on_text:Callable[[int, str, str|None], None]|None=None,
+                       cancelled:Callable[[int], bool]|None=None) -> list[Completion]:
+        """Continue raw `texts` (no chat template); per-text token limits and stop strings allowed; `on_text(index, delta, finish_reason)`
+        streams; `cancelled(index)`, asked at every step, stops a row that is no longer wanted (finish reason 'cancelled')"""
         n = len(texts)
         if n == 0: return []
         limits = [max_new_tokens]*n if isinstance(max_new_tokens, int) else list(max_new_tokens)
@@ -223,7 +227,7 @@ class LocalGenerator(Generator):
             while pending:
                 batch = pending.popleft()
                 try: out = self._generate_batch([texts[i] for i in batch], [limits[i] for i in batch], [stops[i] for i in batch],
-                                                temperature, top_p, steering, on_text, batch)
+                                                temperature, top_p, steering, on_text, batch, cancelled)
                 except Exception as e:
                     if not _is_out_of_memory(e): raise
                     if len(batch) == 1: raise SteerError(f"out of memory generating a single prompt of {lengths[batch[0]]} tokens") from None
@@ -238,11 +242,11 @@ class LocalGenerator(Generator):
         return results
 
     @torch.inference_mode()
-    def _generate_batch(self, texts, limits, stops, temperature, top_p, steering, on_text, indices) -> list[Completion]:
+    def _generate_batch(self, texts, limits, stops, temperature, top_p, steering, on_text, indices, cancelled=None) -> list[Completion]:
         "Generate one batch (left padded) and return its completions"
         tok = self.tokenizer
         enc = tok(list(texts), return_tensors='pt', padding=True, add_special_tokens=False).to(self.model.device)
-        tracker = _RowTracker(tok, self.end_ids, enc['input_ids'].shape[1], limits, stops, on_text, indices)
+        tracker = _RowTracker(tok, self.end_ids, enc['input_ids'].shape[1], limits, stops, on_text, indices, cancelled)
         sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if temperature > 0 else \
                    dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         kwargs = dict(**enc, max_new_tokens=max(limits), pad_token_id=tok.pad_token_id, eos_token_id=sorted(self.end_ids),

@@ -33,6 +33,7 @@ class _Job:
     key: tuple
     steering: Steering|None
     on_text: Callable|None
+    cancelled: threading.Event = field(default_factory=threading.Event)   # set when nobody wants the answer any more
     future: Future = field(default_factory=Future)
 
 class BatchingEngine:
@@ -40,14 +41,16 @@ class BatchingEngine:
     def __init__(self, generator:LocalGenerator, max_rows:int|None=None, wait:float=0.005):
         self.generator, self.max_rows, self.wait = generator, max_rows or inference_batch_size(), wait
         self.queue: queue.Queue = queue.Queue()
-        self.stats = {'requests': 0, 'runs': 0, 'rows': 0, 'largest_run': 0}
+        self.stats = {'requests': 0, 'runs': 0, 'rows': 0, 'largest_run': 0, 'cancelled_rows': 0}
         self.thread = threading.Thread(target=self._loop, name='steer-generate', daemon=True)
         self.thread.start()
 
     def submit(self, texts:list[str], limits:list[int], stops:list[list[str]], temperature:float=0.0, top_p:float=1.0,
-               seed:int|None=None, steering:Steering|None=None, steering_key:Any=None, on_text:Callable|None=None) -> Future:
-        "Queue texts for generation; the future's result is one `Completion` per text"
-        job = _Job(list(texts), list(limits), [list(s) for s in stops], (temperature, top_p, seed, steering_key), steering, on_text)
+               seed:int|None=None, steering:Steering|None=None, steering_key:Any=None, on_text:Callable|None=None,
+               cancelled:threading.Event|None=None) -> Future:
+        "Queue texts for generation; the future's result is one `Completion` per text; setting `cancelled` stops the job's rows"
+        job = _Job(list(texts), list(limits), [list(s) for s in stops], (temperature, top_p, seed, steering_key), steering, on_text,
+                   cancelled or threading.Event())
         self.queue.put(job)
         return job.future
 
@@ -84,12 +87,14 @@ class BatchingEngine:
         try:
             out = self.generator.generate_texts(texts, [l for j in group for l in j.limits], group[0].key[0], group[0].key[1],
                                                 group[0].key[2], [s for j in group for s in j.stops], progress=False,
-                                                steering=group[0].steering, on_text=on_text if streaming else None)
+                                                steering=group[0].steering, on_text=on_text if streaming else None,
+                                                cancelled=lambda i: owners[i][0].cancelled.is_set())
         except BaseException as e:
             for j in group: j.future.set_exception(e)
             return
         self.stats['requests'] += len(group); self.stats['runs'] += 1; self.stats['rows'] += len(texts)
         self.stats['largest_run'] = max(self.stats['largest_run'], len(texts))
+        self.stats['cancelled_rows'] += sum(c.finish_reason == 'cancelled' for c in out)
         start = 0
         for j in group:
             j.future.set_result(out[start:start + len(j.texts)]); start += len(j.texts)
@@ -257,8 +262,8 @@ class Server:
                        _number(body, 'top_p', 1.0, 1e-9, 1), _integer(body, ('seed',), None, -2**63, 2**63 - 1),
                        steering, key, bool(body.get('stream')), bool(stream_options.get('include_usage')), n)
 
-    def submit(self, p:_Parsed, on_text:Callable|None=None) -> Future:
-        return self.engine.submit(p.texts, p.limits, p.stops, p.temperature, p.top_p, p.seed, p.steering, p.steering_key, on_text)
+    def submit(self, p:_Parsed, on_text:Callable|None=None, cancelled:threading.Event|None=None) -> Future:
+        return self.engine.submit(p.texts, p.limits, p.stops, p.temperature, p.top_p, p.seed, p.steering, p.steering_key, on_text, cancelled)
 
     def chat_request(self, body:dict) -> _Parsed:
         "A validated `/v1/chat/completions` request"
@@ -311,10 +316,17 @@ def _chunk(rid:str, model:str, chat:bool, index:int|None=None, text:str|None=Non
 # %% ../nbs/03_serve.ipynb #0b774d42
 async def stream_events(server:Server, p:_Parsed, rid:str, chat:bool):
     "Server-sent events for a streamed request, as the batch produces its tokens"
-    loop, events = asyncio.get_running_loop(), asyncio.Queue()
+    loop, events, cancelled = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
     on_text = lambda i, delta, reason: loop.call_soon_threadsafe(events.put_nowait, (i, delta, reason))
-    future = server.submit(p, on_text)
+    future = server.submit(p, on_text, cancelled)
     future.add_done_callback(lambda f: loop.call_soon_threadsafe(events.put_nowait, ('done', f, None)))
+    try:
+        async for event in _stream_chunks(server, p, rid, chat, events, future): yield event
+    finally:   # the client hung up (the response was cancelled) before the rows finished: stop generating them
+        if not future.done(): cancelled.set()
+
+async def _stream_chunks(server:Server, p:_Parsed, rid:str, chat:bool, events:asyncio.Queue, future:Future):
+    "The chunks of a streamed request: role, text deltas and finish reasons as `events` brings them, usage, [DONE]"
     model = server.model_name
     if chat:
         for i in range(len(p.texts)): yield _chunk(rid, model, chat, i, role=True)

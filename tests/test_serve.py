@@ -127,6 +127,23 @@ def test_client_retries_injected_429_and_500(server, plain):
     assert httpx.get(f'{server}/_test/faults').json()['pending'] == 1
     faults(status=500, count=0)
 
+def test_client_hanging_up_stops_its_rows(server, client, plain):
+    "A streaming client that closes its connection frees the model: its row is cancelled, not generated to the end"
+    stats = lambda: httpx.get(f'{server}/stats').json()
+    before = stats()['cancelled_rows']
+    story = {**ASK, 'max_tokens': 4096, 'messages': [{'role': 'user', 'content': 'Tell me a very long story about a lighthouse keeper.'}]}
+    stream, pieces = client.chat.completions.create(**story, stream=True), 0
+    for chunk in stream:
+        pieces += bool(chunk.choices and chunk.choices[0].delta.content)
+        if pieces >= 3: break
+    stream.close()
+    hung_up = time.time()
+    while stats()['cancelled_rows'] == before:   # 4096 tokens would take minutes; the cancelled row stops at its next step
+        assert time.time() - hung_up < 20, 'the abandoned row kept generating'
+        time.sleep(0.1)
+    print(f'row cancelled {time.time() - hung_up:.2f}s after the client hung up')
+    assert client.chat.completions.create(**ASK).choices[0].message.content == plain   # and the server answers as before
+
 def test_cli_error_is_one_line():
     out = subprocess.run([sys.executable, '-c', 'from steer.cli import main; main()', 'serve', '--vector', '/no/such.safetensors'],
                          capture_output=True, text=True)
