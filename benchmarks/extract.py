@@ -79,7 +79,7 @@ def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
     total = 0
     for group in plan_pair_groups(tokens, batch_size):
         for _ in run_pair_group(model, tokens, group, model.model, pad): pass
-        total += group.head + sum(len(tokens[i].prefix) - group.head + len(tokens[i].positive) + len(tokens[i].negative) for i in group.pairs)
+        total += group.real_tokens(tokens)
     return total
 
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_evaluate.ipynb #7f96c914
 from __future__ import annotations
-import hashlib, math, pickle, time
+import hashlib, math, time
 from pathlib import Path
 from typing import Sequence
 import torch
@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from .core import SteerError, inference_batch_size, read_json, write_json, atomic_path, data_dir, iso_now, parse_layers
 from .models import format_chat, load_model, num_layers, model_short_name
-from .vectors import SteeringVector, load_vector
+from .vectors import SteeringVector, load_vector, save_pickle
 from transformers import DynamicCache
 from .extract import ContrastPair, length_sorted_batches, text_tokens, tokenize_pair, caa_to_pairs, read_contrast_pairs
 
@@ -181,13 +181,16 @@ def safe_range(model:nn.Module, tokenizer, vec:SteeringVector, layer:int, texts:
 
 OBJECTIVES = ('logodds', 'probability')
 
+def _check_objective(objective:str):
+    if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+
 def tune_vector(model:nn.Module, tokenizer, vec:SteeringVector, pairs:Sequence[ContrastPair], texts:Sequence[dict],
                 layers:Sequence[int]|None=None, magnitudes:Sequence[float]=DEFAULT_MAGNITUDES,
                 max_perplexity_ratio:float=1.5, progress:bool=False, objective:str='logodds') -> dict:
     "The layer and multiplier range with the largest held-out effect (`objective`) whose perplexity ratio stays within the bound"
     if max_perplexity_ratio <= 1: raise SteerError(f"max_perplexity_ratio must be above 1, got {max_perplexity_ratio}")
     if not magnitudes or min(magnitudes) <= 0: raise SteerError("tuning multipliers must be positive magnitudes (both signs are tried)")
-    if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+    _check_objective(objective)
     if not pairs: raise SteerError("no held-out pairs to tune on")
     layers = list(layers or vec.layers)
     missing = [l for l in layers if l not in vec.layer_vectors]
@@ -295,7 +298,7 @@ def update_vector_json(path:str|Path, key:str, value) -> dict:
     write_json(path, meta)
     pkl, tensors = path.with_suffix('.pkl'), path.with_suffix('.safetensors')
     if pkl.exists() and tensors.exists():   # rebuilt from the safetensors, never unpickled
-        with atomic_path(pkl) as tmp: tmp.write_bytes(pickle.dumps(SteeringVector(load_vector(tensors).layer_vectors, meta)))
+        save_pickle(load_vector(tensors).layer_vectors, meta, pkl)
     return meta
 
 def parse_multipliers(spec:str|float|Sequence[float], what:str='multipliers') -> list[float]:
@@ -340,7 +343,7 @@ def tune(vector:str, # the vector's .safetensors or .json file, as written by `s
         ) -> dict:
     "Pick the layer and multiplier range with the largest held-out effect that keeps the model coherent; store it in the vector's JSON"
     magnitudes = parse_multipliers(multipliers)
-    if objective not in OBJECTIVES: raise SteerError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
+    _check_objective(objective)
     texts = read_neutral_texts(neutral_file)
     vec, lm, tokenizer, tensors, meta_path = _load(vector, model, dtype, device)
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)

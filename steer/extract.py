@@ -206,9 +206,8 @@ def _pad_right(rows:Sequence[Sequence[int]], pad:int, device) -> tuple[torch.Ten
     return ids.to(device), mask.to(device)
 
 def _sorted_batches(items:Sequence, length, size:int) -> list[list]:
-    "`items` in batches of `size`, longest first"
-    order = sorted(items, key=length, reverse=True)
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    "`items` in batches of `size`, longest first (`length_sorted_batches` over any items)"
+    return [[items[j] for j in batch] for batch in length_sorted_batches([length(x) for x in items], size)]
 
 # %% ../nbs/31_extract.ipynb #a61d538e
 @dataclass
@@ -218,6 +217,10 @@ class PairGroup:
     head: int                                # tokens every prefix of the group starts with
     rest_batches: list[list[int]]            # pairs whose prefix goes on after the head, similar rest lengths
     tail_batches: list[list[tuple[int,int]]] # rows (pair, side) with side 0 positive / 1 negative, similar tail lengths
+
+    def real_tokens(self, tokens:Sequence[PairTokens]) -> int:
+        "Tokens the group's passes run, padding excluded: the head once, then each pair's rest of prefix and both tails"
+        return self.head + sum(len(tokens[i].prefix) - self.head + len(tokens[i].positive) + len(tokens[i].negative) for i in self.pairs)
 
     def padded_tokens(self, tokens:Sequence[PairTokens]) -> int:
         "Tokens the group's passes run, padding included"
@@ -345,10 +348,9 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
                     for l in layers: out[s][l][index[pick]] = capture.outputs[l][pick]
                 capture.outputs.clear()
                 bar.update(len(rows))
-            items = [tokens[i] for i in group.pairs]
-            stats['tokens_processed'] += group.head + sum(len(t.prefix) - group.head + len(t.positive) + len(t.negative) for t in items)
+            stats['tokens_processed'] += group.real_tokens(tokens)
             stats['tokens_padded'] += group.padded_tokens(tokens)
-            stats['tokens_full_texts'] += sum(2 * len(t.prefix) + len(t.positive) + len(t.negative) for t in items)
+            stats['tokens_full_texts'] += sum(2 * len(tokens[i].prefix) + len(tokens[i].positive) + len(tokens[i].negative) for i in group.pairs)
             yield group.pairs, out[0], out[1]
 
 # %% ../nbs/31_extract.ipynb #86d0a4fd

@@ -8,7 +8,7 @@ import hashlib, json, os, re, shutil, tempfile, time
 from pathlib import Path
 from typing import Sequence
 from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now
-from .models import load_model, num_layers, parse_dtype, check_device
+from .models import load_model, num_layers
 from .vectors import SteeringVector, save_vector, vector_stem
 from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
 
@@ -106,7 +106,6 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
     if batch_size is not None and batch_size < 1: raise SteerError(f"batch_size must be at least 1, got {batch_size}")
     out = Path(output_dir)
     if out.exists() and not out.is_dir(): raise SteerError(f"{out}: output_dir exists and is not a folder")
-    dtype, device = parse_dtype(dtype), check_device(device)
     lm, tokenizer = load_model(model, dtype, device)
     n_layers = num_layers(lm)
     layer_list = parse_layers(layers, n_layers)
@@ -117,7 +116,7 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
                          batch_size=batch_size, progress=not no_progress, **options)
     vec.metadata.update(model=model, contrast_type=label, data_file=str(path), data_sha256=_sha256(path),
                         num_pairs_in_file=len(pairs), split=split, layers_spec=str(layers),
-                        dtype=str(dtype).removeprefix('torch.'), device=device)
+                        dtype=str(lm.dtype).removeprefix('torch.'), device=str(lm.device))
     out.mkdir(parents=True, exist_ok=True)
     stem = _free_stem(out, vector_stem(label, model, layer_list, n_layers))
     staging = Path(tempfile.mkdtemp(prefix='.train-', dir=out))   # all three files are written, then moved in together

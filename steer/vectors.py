@@ -18,8 +18,8 @@ from .core import SteerError, atomic_path, write_json, read_json, timestamp, iso
 from .models import decoder_layers, model_short_name
 
 # %% auto #0
-__all__ = ['SteeringVector', 'cosine', 'layer_cosines', 'apply_steering', 'vector_stem', 'save_vector', 'load_vector',
-           'export_gguf', 'import_gguf']
+__all__ = ['SteeringVector', 'cosine', 'layer_cosines', 'apply_steering', 'vector_stem', 'save_pickle', 'save_vector',
+           'load_vector', 'export_gguf', 'import_gguf']
 
 # %% ../nbs/30_vectors.ipynb #17f2a569
 @dataclass
@@ -112,6 +112,11 @@ def vector_stem(contrast_type:str, model_name:str, layers:list[int], n_layers:in
     "File stem `{contrast_type}_{model_short}_{layers}_{date}`"
     return f"{contrast_type}_{model_short_name(model_name)}_{layers_label(layers, n_layers)}_{date or timestamp()}"
 
+def save_pickle(layer_vectors:dict[int, torch.Tensor], metadata:dict, path:str|Path) -> Path:
+    "Write the `.pkl` compatibility copy of a vector (atomically)"
+    with atomic_path(path) as tmp: tmp.write_bytes(pickle.dumps(SteeringVector(layer_vectors, metadata)))
+    return Path(path)
+
 def save_vector(vec:SteeringVector, path_stem:str|Path, pickle_copy:bool=True) -> dict[str, Path]:
     "Write `{stem}.safetensors`, `{stem}.json` (metadata) and optionally `{stem}.pkl`; return the paths"
     stem = Path(path_stem)
@@ -122,7 +127,7 @@ def save_vector(vec:SteeringVector, path_stem:str|Path, pickle_copy:bool=True) -
     write_json(paths['json'], meta)
     if pickle_copy:
         paths['pkl'] = stem.with_name(stem.name + '.pkl')
-        with atomic_path(paths['pkl']) as tmp: tmp.write_bytes(pickle.dumps(SteeringVector(vec.layer_vectors, meta)))
+        save_pickle(vec.layer_vectors, meta, paths['pkl'])
     vec.metadata = meta
     return paths
 
