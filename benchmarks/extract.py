@@ -6,8 +6,8 @@ In one process, on the embedded model (smollm2-135m-instruct, all 30 layers), on
   (its default) and at each of `--sv-batch-sizes`, keeping its best;
 * steer's `extract_vector(method='mean_diff')`;
 * a bare forward pass (`model.model`: no hooks, no LM head) over exactly the schedule steer runs
-  (`plan_pair_groups` + `run_pair_group`: each group's shared head once, each pair's prompt once, then each side's
-  own completion tokens on the cached prefix) — the floor for reading these pairs;
+  (`plan_pair_groups` + `run_pair_group`: each group's shared head once into a cache, then the pairs as token trees
+  packed into rows, each shared token once) — the floor for reading these pairs;
 * a bare forward pass over the full texts (every side's whole text, length-sorted batches), for reference.
 
 It does this for two forms of the same pairs: the free-text pairs as written (`prompt`, `positive`, `negative`),
@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE/'.deps'))
 import torch
 from steer.models import load_model, format_chat
 from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
-                           length_sorted_batches, PeakMemory, plan_pair_groups, run_pair_group)
+                           length_sorted_batches, PeakMemory, plan_pair_groups, run_pair_group, max_head)
 from steer.core import SteerError
 
 
@@ -74,12 +74,12 @@ def sv_extract(model, tokenizer, pairs, batch_size:int):
 
 @torch.inference_mode()
 def bare_forward_pairs(model, tokenizer, pairs, batch_size:int) -> int:
-    "model.model (no hooks, no LM head) over exactly the schedule steer runs: group heads once, prompt rests, tails"
+    "model.model (no hooks, no LM head) over exactly the schedule steer runs: group heads once, then packed token trees"
     pad, tokens = tokenizer.pad_token_id or 0, [tokenize_pair(tokenizer, p) for p in pairs]
     total = 0
-    for group in plan_pair_groups(tokens, batch_size):
-        for _ in run_pair_group(model, tokens, group, model.model, pad): pass
-        total += group.real_tokens(tokens)
+    for group in plan_pair_groups(tokens, batch_size, longest_head=max_head(model.config)):
+        for _ in run_pair_group(model, group, model.model, pad): pass
+        total += group.real_tokens()
     return total
 
 

@@ -8,6 +8,7 @@ import hashlib, os, random, re, resource, sys, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,10 +21,11 @@ from .vectors import SteeringVector
 
 # %% auto #0
 __all__ = ['CAA_KEYS', 'BIPO_DEFAULTS', 'METHODS', 'ContrastPair', 'caa_to_pairs', 'read_contrast_pairs', 'PairTokens',
-           'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations', 'PairGroup',
-           'plan_pair_groups', 'run_pair_group', 'read_pair_activations', 'pair_texts', 'MeanDifference',
-           'PrincipalDifference', 'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision',
-           'PeakMemory', 'extract_vector', 'mean_difference']
+           'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations', 'TokenTree',
+           'sliding_window', 'tree_inputs', 'max_head', 'PairGroup', 'plan_pair_groups', 'check_attention',
+           'run_pair_group', 'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference',
+           'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision', 'PeakMemory', 'extract_vector',
+           'mean_difference']
 
 # %% ../nbs/31_extract.ipynb #cc3992a7
 @dataclass
@@ -180,81 +182,160 @@ def read_activations(model:nn.Module, tokenizer, texts:Sequence[str], layers:Seq
             yield batch, {l: _select(capture.outputs[l], position, n_comp).float() for l in layers}
 
 # %% ../nbs/31_extract.ipynb #3d13b8cb
-def _gather(hidden:torch.Tensor, lengths:torch.Tensor, n_completion:torch.Tensor, position:str|int) -> torch.Tensor:
-    "Rows of `hidden` [rows, seq, dim] (right padded, real lengths `lengths`) at the read position"
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    if position == 'mean':
-        index = torch.arange(hidden.shape[1], device=hidden.device)[None, :]
-        mask = ((index < lengths[:, None]) & (index >= (lengths - n_completion)[:, None])).to(hidden.dtype)
-        return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-    offset = 1 if position == 'last' else -position
-    return hidden[rows, lengths - offset]
+class TokenTree:
+    "Token sequences merged into one prefix tree: a token shared by several sequences is one node, seen by all of them"
+    def __init__(self):
+        self.ids, self.parent, self.depth, self.paths = [], [], [], {}   # paths: key -> the node of each of its tokens
+        self._roots, self._children = {}, []
 
+    def __len__(self): return len(self.ids)
+
+    def new_nodes(self, seqs:Sequence[Sequence[int]]) -> int:
+        "How many nodes adding all of `seqs` would create"
+        added, fresh = 0, {}   # the new branches, keyed by where they would hang
+        for seq in seqs:
+            node, k = self._roots, 0
+            while k < len(seq) and seq[k] in node: node, k = self._children[node[seq[k]]], k + 1
+            branch = fresh.setdefault(id(node), {})
+            for t in seq[k:]:
+                if t not in branch: branch[t], added = {}, added + 1
+                branch = branch[t]
+        return added
+
+    def add(self, key, seq:Sequence[int]) -> list[int]:
+        "Add `seq` under `key`; returns its nodes, one per token"
+        node, path = self._roots, []
+        for t in seq:
+            if t not in node:
+                node[t] = len(self.ids)
+                self.ids.append(t); self.parent.append(path[-1] if path else -1); self.depth.append(len(path)); self._children.append({})
+            path.append(node[t]); node = self._children[node[t]]
+        self.paths[key] = path
+        return path
+
+    def ancestors(self) -> np.ndarray:
+        "[nodes, nodes] boolean: node i may attend to node j (j is i or one of its ancestors)"
+        seen = np.zeros((len(self), len(self)), dtype=bool)
+        for i, p in enumerate(self.parent):
+            if p >= 0: seen[i] = seen[p]
+            seen[i, i] = True
+        return seen
+
+# %% ../nbs/31_extract.ipynb #70dcdea7
+def sliding_window(config) -> int|None:
+    "The window of the model's sliding-window attention layers (`None`: it has none)"
+    kinds, window = getattr(config, 'layer_types', None), getattr(config, 'sliding_window', None)
+    return window if window and (not kinds or 'sliding_attention' in kinds) else None
+
+def tree_inputs(trees:Sequence[TokenTree], head:int, config, dtype:torch.dtype, pad:int=0) -> dict:
+    """`input_ids`, `position_ids` and the 4D additive `attention_mask` [rows, 1, width, head + width] for `trees` as rows
+    after a `head` of cached tokens: each node sees the head and its ancestors; padding sees only itself.
+    Sliding-window layers get their own mask (a dict by layer type, as Gemma 3 takes) that also hides tokens a window away."""
+    width = max(len(t) for t in trees)
+    ids = np.full((len(trees), width), pad, dtype=np.int64)
+    positions = np.zeros((len(trees), width), dtype=np.int64)
+    seen = np.zeros((len(trees), 1, width, head + width), dtype=bool)
+    for r, tree in enumerate(trees):
+        n = len(tree)
+        ids[r, :n], positions[r, :n] = tree.ids, np.asarray(tree.depth) + head
+        seen[r, 0, :n, :head] = True
+        seen[r, 0, :, head:] = np.eye(width, dtype=bool)
+        seen[r, 0, :n, head:head + n] = tree.ancestors()
+    def additive(allowed):
+        return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)
+    mask, window = additive(seen), sliding_window(config)
+    if window:   # hide keys a window away too; a model with both kinds of layer takes a mask per kind
+        keys = np.concatenate([np.broadcast_to(np.arange(head), (len(trees), head)), positions], 1)
+        sliding = additive(seen & (positions[:, None, :, None] - keys[:, None, None, :] < window))
+        mask = {'full_attention': mask, 'sliding_attention': sliding} if 'full_attention' in (getattr(config, 'layer_types', None) or []) else sliding
+    return {'input_ids': torch.from_numpy(ids), 'position_ids': torch.from_numpy(positions), 'attention_mask': mask}
+
+def max_head(config) -> int|None:
+    "The longest head a sliding-window cache keeps whole (`None`: no limit)"
+    window = sliding_window(config)
+    return window - 1 if window else None
+
+# %% ../nbs/31_extract.ipynb #cea206bf
 def _common_prefix(seqs:Sequence[Sequence[int]]) -> int:
     "Length of the longest prefix all `seqs` share"
     n, first, k = min(len(s) for s in seqs), seqs[0], 0
     while k < n and all(s[k] == first[k] for s in seqs): k += 1
     return k
 
-def _pad_right(rows:Sequence[Sequence[int]], pad:int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    "Right-padded ids and attention mask for token rows"
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if r: ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(list(r)), 1
-    return ids.to(device), mask.to(device)
+def _sides(t:PairTokens) -> tuple[list[int], list[int]]: return t.prefix + t.positive, t.prefix + t.negative
 
-def _sorted_batches(items:Sequence, length, size:int) -> list[list]:
-    "`items` in batches of `size`, longest first (`length_sorted_batches` over any items)"
-    return [[items[j] for j in batch] for batch in length_sorted_batches([length(x) for x in items], size)]
-
-# %% ../nbs/31_extract.ipynb #a61d538e
 @dataclass
 class PairGroup:
-    "The schedule of one group of pairs: the `head` length they all share, prompt-rest batches and tail batches"
-    pairs: list[int]                         # indices into the pairs
-    head: int                                # tokens every prefix of the group starts with
-    rest_batches: list[list[int]]            # pairs whose prefix goes on after the head, similar rest lengths
-    tail_batches: list[list[tuple[int,int]]] # rows (pair, side) with side 0 positive / 1 negative, similar tail lengths
+    "The schedule of one group of pairs: the `head` tokens they all share (run once), then batches of token trees"
+    pairs: list[int]                 # indices into the pairs
+    head: list[int]                  # the tokens every side of the group starts with
+    batches: list[list[TokenTree]]   # each tree holds both sides of some pairs after the head, keyed (pair, side)
 
-    def real_tokens(self, tokens:Sequence[PairTokens]) -> int:
-        "Tokens the group's passes run, padding excluded: the head once, then each pair's rest of prefix and both tails"
-        return self.head + sum(len(tokens[i].prefix) - self.head + len(tokens[i].positive) + len(tokens[i].negative) for i in self.pairs)
+    def real_tokens(self) -> int:
+        "Tokens the group's passes run, padding excluded: the head once, then every node of every tree"
+        return len(self.head) + sum(len(t) for b in self.batches for t in b)
 
-    def padded_tokens(self, tokens:Sequence[PairTokens]) -> int:
+    def padded_tokens(self) -> int:
         "Tokens the group's passes run, padding included"
-        rest = lambda i: len(tokens[i].prefix) - self.head
-        tail = lambda r: len(_side(tokens[r[0]], r[1]))
-        return (self.head + sum(len(b) * max(map(rest, b)) for b in self.rest_batches)
-                + sum(len(b) * max(map(tail, b)) for b in self.tail_batches))
+        return len(self.head) + sum(len(b) * max(map(len, b)) for b in self.batches)
 
-def _side(t:PairTokens, side:int) -> list[int]: return t.positive if side == 0 else t.negative
+def _units(tokens:Sequence[PairTokens], members:Sequence[int], head:int, row_tokens:int) -> list[tuple[list[int], int]]:
+    "Runs of `members` (sorted) whose prefixes share more than the head, each with its node count, cut at `row_tokens` nodes"
+    units, tree = [], None
+    for i in members:
+        sides = [s[head:] for s in _sides(tokens[i])]
+        alike = units and _common_prefix([tokens[units[-1][0][-1]].prefix, tokens[i].prefix]) > head
+        if not alike or len(tree) + tree.new_nodes(sides) > row_tokens: tree = TokenTree(); units.append(([], 0))
+        for side, seq in enumerate(sides): tree.add((i, side), seq)
+        units[-1] = (units[-1][0] + [i], len(tree))
+    return units
 
-def plan_pair_groups(tokens:Sequence[PairTokens], batch_size:int, group_size:int|None=None) -> list[PairGroup]:
-    "Groups of pairs in the sorted order of their prefixes (so alike prompts share a head), each with its batches"
+def _pack(tokens:Sequence[PairTokens], members:Sequence[int], head:int, row_tokens:int) -> list[TokenTree]:
+    """Pack `members` into trees of at most `row_tokens` nodes (a bigger pair gets a tree of its own), nearly full:
+    pairs whose prompts share more than the head stay together, and these units go largest first into the first
+    tree with room (first-fit decreasing)"""
+    trees, room = [], []
+    for unit, size in sorted(_units(tokens, members, head, row_tokens), key=lambda u: -u[1]):
+        t = next((k for k, r in enumerate(room) if r >= size), None)
+        if t is None: trees.append(TokenTree()); room.append(row_tokens); t = len(trees) - 1
+        for i in unit:
+            for side, seq in enumerate(_sides(tokens[i])): trees[t].add((i, side), seq[head:])
+        room[t] = row_tokens - len(trees[t])
+    return trees
+
+def _batch_trees(trees:Sequence[TokenTree], batch_size:int) -> list[list[TokenTree]]:
+    "Trees, longest first, in batches holding up to `batch_size` pairs (at least one tree each)"
+    batches = []
+    for tree in sorted(trees, key=len, reverse=True):
+        pairs = len(tree.paths) // 2
+        if not batches or batches[-1][1] + pairs > batch_size: batches.append([[], 0])
+        batches[-1][0].append(tree); batches[-1][1] += pairs
+    return [b for b, _ in batches]
+
+def plan_pair_groups(tokens:Sequence[PairTokens], batch_size:int, group_size:int|None=None, row_tokens:int=256,
+                     longest_head:int|None=None) -> list[PairGroup]:
+    "Groups of pairs in the sorted order of their token ids (so alike prompts share a head and a tree), each with its batches"
     group_size = group_size or 4 * batch_size
     order = sorted(range(len(tokens)), key=lambda i: tokens[i].prefix)
     groups = []
     for g in range(0, len(order), group_size):
         members = order[g:g + group_size]
         head = _common_prefix([tokens[i].prefix for i in members])
-        rests = [i for i in members if len(tokens[i].prefix) > head]
-        rows = [(i, s) for i in members for s in (0, 1)]
-        groups.append(PairGroup(members, head, _sorted_batches(rests, lambda i: len(tokens[i].prefix), batch_size),
-                                _sorted_batches(rows, lambda r: len(_side(tokens[r[0]], r[1])), 2 * batch_size)))
+        if longest_head is not None: head = min(head, longest_head)
+        groups.append(PairGroup(members, tokens[members[0]].prefix[:head],
+                                _batch_trees(_pack(tokens, members, head, row_tokens), batch_size)))
     return groups
 
-# %% ../nbs/31_extract.ipynb #70dcdea7
-def _cache_tensors(cache:DynamicCache, start:int=0) -> torch.Tensor:
-    "Positions `start:` of the filled layers of `cache` as one tensor [layers, 2 (key/value), batch, heads, seq, head_dim]"
+# %% ../nbs/31_extract.ipynb #0d234d77
+def _cache_tensors(cache:DynamicCache) -> torch.Tensor:
+    "The filled layers of `cache` as one tensor [layers, 2 (key/value), batch, heads, seq, head_dim]"
     filled = [l for l in cache.layers if getattr(l, 'is_initialized', False) and l.keys.numel()]
-    return torch.stack([torch.stack([l.keys[:, :, start:], l.values[:, :, start:]]) for l in filled])
+    return torch.stack([torch.stack([l.keys, l.values]) for l in filled])
 
-def _cache_from(kv:Sequence[torch.Tensor]|None, config) -> DynamicCache:
-    "A `DynamicCache` holding per-layer `kv` tensors [2, batch, heads, seq, head_dim] (empty for `None`), without copying them"
+def _cache_from(kv:Sequence[torch.Tensor], config) -> DynamicCache:
+    "A `DynamicCache` holding per-layer `kv` tensors [2, batch, heads, seq, head_dim], without copying them"
     cache = DynamicCache(config=config)
-    for l, layer_kv in enumerate(kv or []):
+    for l, layer_kv in enumerate(kv):
         layer = cache.layers[l]
         if type(layer) is DynamicLayer:   # plain layers take the tensors as they are; others (sliding windows) via update
             layer.lazy_initialization(layer_kv[0], layer_kv[1])
@@ -262,73 +343,62 @@ def _cache_from(kv:Sequence[torch.Tensor]|None, config) -> DynamicCache:
         else: layer.update(layer_kv[0], layer_kv[1])
     return cache
 
-def run_pair_group(model:nn.Module, tokens:Sequence[PairTokens], group:PairGroup, forward, pad:int=0,
-                   prepare=None) -> Iterator[tuple[list[tuple[int,int]], torch.Tensor]]:
-    """Run `group`'s passes with `forward(**inputs)`; after each tail batch yield its rows and their tail lengths.
-    `prepare(rows, lengths)`, if given, is called before each tail batch runs and `prepare(None, None)` before any other pass."""
-    device, head, config = model.device, group.head, model.config
-    prepare = prepare or (lambda rows, lengths: None)
-    arange = lambda n: torch.arange(n, device=device)[None, :]
-    head_kv = None
-    if head:   # 1. the head: one row
-        cache = DynamicCache(config=config)
-        prepare(None, None)
-        forward(input_ids=torch.tensor([tokens[group.pairs[0]].prefix[:head]], device=device), past_key_values=cache,
-                use_cache=True, position_ids=arange(head))
-        head_kv = _cache_tensors(cache)
-    def buffers(rows:int, width:int, like:torch.Tensor|None) -> tuple[list[torch.Tensor]|None, torch.Tensor]:
-        "Per-layer cache buffers [2, rows, heads, head + width, head_dim] holding the head, and the head's attention mask"
-        mask = torch.ones((rows, head), dtype=torch.long, device=device)
-        like = head_kv if head_kv is not None else like
-        if like is None: return None, mask
-        L, _, _, h, _, d = like.shape
-        kv = [like.new_empty((2, rows, h, head + width, d)) for _ in range(L)]
-        if head_kv is not None:
-            for l in range(L): kv[l][:, :, :, :head] = head_kv[l]
-        return kv, mask
-    rest_kv = {}
-    for batch in group.rest_batches:   # 2. each pair's prefix after the head
-        ids, mask = _pad_right([tokens[i].prefix[head:] for i in batch], pad, device)
-        kv, head_mask = buffers(len(batch), 0, None)
-        cache = _cache_from(kv, config); del kv
-        prepare(None, None)
-        forward(input_ids=ids, attention_mask=torch.cat([head_mask, mask], 1), past_key_values=cache, use_cache=True,
-                position_ids=head + arange(ids.shape[1]))
-        kv = _cache_tensors(cache, head)
-        for r, i in enumerate(batch): rest_kv[i] = kv[:, :, r, :, :len(tokens[i].prefix) - head].clone()
-        del cache, kv
-    for rows in group.tail_batches:   # 3. each side's own tail, on its pair's prefix
-        rests = [len(tokens[i].prefix) - head for i, _ in rows]
-        width = max(rests)
-        kv, prefix_mask = buffers(len(rows), width, next((rest_kv[i] for i, _ in rows if i in rest_kv), None))
-        if width:
-            slots = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-            for r, ((i, _), n) in enumerate(zip(rows, rests)):
-                slots[r, :n] = 1
-                for l, layer_kv in enumerate(kv):
-                    if n: layer_kv[:, r, :, head:head + n] = rest_kv[i][l]
-                    if n < width: layer_kv[:, r, :, head + n:] = 0   # masked, but never uninitialised memory (0 x NaN)
-            prefix_mask = torch.cat([prefix_mask, slots], 1)
-        ids, tail_mask = _pad_right([_side(tokens[i], s) for i, s in rows], pad, device)
-        cache = _cache_from(kv, config); del kv   # each layer's buffer is freed as the forward extends it
-        starts = torch.tensor([head + n for n in rests], device=device)[:, None]
-        lengths = tail_mask.sum(-1)
-        prepare(rows, lengths)
-        forward(input_ids=ids, attention_mask=torch.cat([prefix_mask, tail_mask], 1), past_key_values=cache, use_cache=True,
-                position_ids=starts + arange(ids.shape[1]))
-        del cache
-        yield rows, lengths
+def check_attention(model:nn.Module):
+    "Trees need an attention that takes a 4D mask: 'sdpa' or 'eager'"
+    impl = getattr(model.config, '_attn_implementation', None) or 'sdpa'
+    if impl not in ('sdpa', 'eager'):
+        raise SteerError(f"extraction packs pairs as token trees and needs attn_implementation 'sdpa' or 'eager', not {impl!r}: reload the model with one of them")
 
-# %% ../nbs/31_extract.ipynb #cea206bf
+def run_pair_group(model:nn.Module, group:PairGroup, forward, pad:int=0, prepare=None) -> Iterator[list[TokenTree]]:
+    """Run `group`'s passes with `forward(**inputs)`; after each batch of trees yield it.
+    `prepare(trees)`, if given, is called before each batch of trees runs and `prepare(None)` before the head's pass."""
+    check_attention(model)
+    device, head, config = model.device, len(group.head), model.config
+    prepare = prepare or (lambda trees: None)
+    head_kv = None
+    if head:   # 1. the head: one row, into a cache
+        cache = DynamicCache(config=config)
+        prepare(None)
+        forward(input_ids=torch.tensor([group.head], device=device), past_key_values=cache, use_cache=True,
+                position_ids=torch.arange(head, device=device)[None])
+        head_kv = _cache_tensors(cache); del cache
+    for trees in group.batches:   # 2. the trees, as rows on the head's cache
+        inputs = tree_inputs(trees, head, config, model.dtype, pad)
+        inputs = {k: ({n: m.to(device) for n, m in v.items()} if isinstance(v, dict) else v.to(device)) for k, v in inputs.items()}
+        cache = None if head_kv is None else _cache_from([kv.expand(-1, len(trees), -1, -1, -1) for kv in head_kv], config)
+        prepare(trees)
+        forward(**inputs, past_key_values=cache, use_cache=cache is not None)
+        del cache
+        yield trees
+
+# %% ../nbs/31_extract.ipynb #5a15155d
+def _read_index(trees:Sequence[TokenTree], tokens:Sequence[PairTokens], position:str|int) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
+    "For a batch of trees: the (pair, side) read, and for each node read its row, node and which of those it belongs to"
+    keys, rows, nodes, owner = [], [], [], []
+    for r, tree in enumerate(trees):
+        for (i, side), path in tree.paths.items():
+            n_completion = (tokens[i].n_positive, tokens[i].n_negative)[side]
+            read = path[-_needed(position, n_completion):] if position == 'mean' else [path[-1 if position == 'last' else position]]
+            rows += [r] * len(read); nodes += read; owner += [len(keys)] * len(read)
+            keys.append((i, side))
+    return keys, torch.tensor(rows), torch.tensor(nodes), torch.tensor(owner)
+
+def _read(hidden:torch.Tensor, rows:torch.Tensor, nodes:torch.Tensor, owner:torch.Tensor, n:int) -> torch.Tensor:
+    "The mean of `hidden` [rows, width, dim] over the nodes each of `n` sides reads (one node each but for 'mean'), as float32"
+    picked = hidden[rows.to(hidden.device), nodes.to(hidden.device)].float().cpu()
+    if len(owner) == n: return picked
+    sums = torch.zeros(n, hidden.shape[-1]).index_add_(0, owner, picked)
+    return sums / torch.bincount(owner, minlength=n)[:, None]
+
 @torch.inference_mode()
 def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], layers:Sequence[int],
                           position:str|int='last', batch_size:int|None=None, progress:bool=True,
-                          stats:dict|None=None, group_size:int|None=None) -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
+                          stats:dict|None=None, group_size:int|None=None, row_tokens:int=256) -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
     "Yield `(indices, positive, negative)` with `{layer: activations[len(indices), hidden]}` per group, each shared token run once"
     position, layers = check_position(position), list(layers)
     batch_size, pad = batch_size or inference_batch_size(), tokenizer.pad_token_id or 0
     tokens = [tokenize_pair(tokenizer, p, position) for p in pairs]
-    groups = plan_pair_groups(tokens, batch_size, group_size)
+    groups = plan_pair_groups(tokens, batch_size, group_size, row_tokens, max_head(model.config))
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
     bar = tqdm(total=2 * len(pairs), desc='reading pairs (both sides)', unit='side', disable=not progress, leave=False)
@@ -336,21 +406,22 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
         for group in groups:
             where = {i: j for j, i in enumerate(group.pairs)}
             out = [{l: torch.empty(len(group.pairs), model.config.hidden_size) for l in layers} for _ in (0, 1)]
-            def prepare(rows, lengths):
-                "Keep only each row's read position(s), as each block's output is made; nothing on cache-only passes"
-                if rows is None: capture.select = None; return
-                n_comp = torch.tensor([(tokens[i].n_positive, tokens[i].n_negative)[s] for i, s in rows], device=lengths.device)
-                capture.select = lambda hidden: _gather(hidden, lengths, n_comp, position).float().cpu()
-            for rows, lengths in run_pair_group(model, tokens, group, capture.run, pad, prepare):
-                index = torch.tensor([where[i] for i, _ in rows])
-                for s in (0, 1):
-                    pick = torch.tensor([side == s for _, side in rows])
-                    for l in layers: out[s][l][index[pick]] = capture.outputs[l][pick]
+            read = {}
+            def prepare(trees):
+                "Keep only the read position(s) of each side, as each block's output is made; nothing on the head's pass"
+                if trees is None: capture.select = None; return
+                read['keys'], *index = _read_index(trees, tokens, position)
+                capture.select = lambda hidden: _read(hidden, *index, len(read['keys']))
+            for trees in run_pair_group(model, group, capture.run, pad, prepare):
+                for side in (0, 1):
+                    ks = [k for k, (_, s) in enumerate(read['keys']) if s == side]
+                    rows = torch.tensor([where[read['keys'][k][0]] for k in ks])
+                    for l in layers: out[side][l][rows] = capture.outputs[l][ks]
                 capture.outputs.clear()
-                bar.update(len(rows))
-            stats['tokens_processed'] += group.real_tokens(tokens)
-            stats['tokens_padded'] += group.padded_tokens(tokens)
-            stats['tokens_full_texts'] += sum(2 * len(tokens[i].prefix) + len(tokens[i].positive) + len(tokens[i].negative) for i in group.pairs)
+                bar.update(len(read['keys']))
+            stats['tokens_processed'] += group.real_tokens()
+            stats['tokens_padded'] += group.padded_tokens()
+            stats['tokens_full_texts'] += sum(len(s) for i in group.pairs for s in _sides(tokens[i]))
             yield group.pairs, out[0], out[1]
 
 # %% ../nbs/31_extract.ipynb #86d0a4fd
