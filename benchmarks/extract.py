@@ -187,7 +187,8 @@ def main():
     try: import steering_vectors
     except ImportError: sys.exit('steering-vectors is not installed: .venv/bin/pip install --no-deps --target benchmarks/.deps steering-vectors==0.12.2')
     if 1 not in args.sv_batch_sizes: args.sv_batch_sizes = [1] + args.sv_batch_sizes
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; '
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY", "unset")}, '
+          f'load average {os.getloadavg()[0]:.2f}; '
           f'steering-vectors {getattr(steering_vectors, "__version__", "0.12.2")}')
     model, tokenizer = load_model()
     pairs = load_pairs(args.data, args.pairs)

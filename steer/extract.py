@@ -313,18 +313,16 @@ def _batch_trees(trees:Sequence[TokenTree], batch_size:int) -> list[list[TokenTr
     return [b for b, _ in batches]
 
 def plan_pair_groups(tokens:Sequence[PairTokens], batch_size:int, group_size:int|None=None, row_tokens:int=256,
-                     longest_head:int|None=None) -> list[PairGroup]:
-    "Groups of pairs in the sorted order of their token ids (so alike prompts share a head and a tree), each with its batches"
+                     longest_head:int|None=None) -> Iterator[PairGroup]:
+    """Groups of pairs in the sorted order of their token ids (so alike prompts share a head and a tree), each with its
+    batches; a group's trees are built when it is reached, so memory holds one group's, whatever the number of pairs"""
     group_size = group_size or 4 * batch_size
     order = sorted(range(len(tokens)), key=lambda i: tokens[i].prefix)
-    groups = []
     for g in range(0, len(order), group_size):
         members = order[g:g + group_size]
         head = _common_prefix([tokens[i].prefix for i in members])
         if longest_head is not None: head = min(head, longest_head)
-        groups.append(PairGroup(members, tokens[members[0]].prefix[:head],
-                                _batch_trees(_pack(tokens, members, head, row_tokens), batch_size)))
-    return groups
+        yield PairGroup(members, tokens[members[0]].prefix[:head], _batch_trees(_pack(tokens, members, head, row_tokens), batch_size))
 
 # %% ../nbs/31_extract.ipynb #0d234d77
 def _cache_tensors(cache:DynamicCache) -> torch.Tensor:
@@ -398,7 +396,7 @@ def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPai
     position, layers = check_position(position), list(layers)
     batch_size, pad = batch_size or inference_batch_size(), tokenizer.pad_token_id or 0
     tokens = [tokenize_pair(tokenizer, p, position) for p in pairs]
-    groups = plan_pair_groups(tokens, batch_size, group_size, row_tokens, max_head(model.config))
+    groups = plan_pair_groups(tokens, batch_size, group_size, row_tokens, max_head(model.config))   # built group by group
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
     bar = tqdm(total=2 * len(pairs), desc='reading pairs (both sides)', unit='side', disable=not progress, leave=False)
