@@ -4,9 +4,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# torch's OpenMP threads busy-wait by default; with notebooks tested in parallel on 2 cores that slows
-# generation by 10x or more. PASSIVE makes idle threads sleep.
-export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo install test lab docs check-sync
 
@@ -26,6 +23,10 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m ipykernel install --sys-prefix --name steer --display-name "steer (.venv)" >/dev/null
 	touch $@
 
+# torch's OpenMP threads busy-wait by default; with notebooks tested in parallel on 2 cores that slows generation
+# by 10x or more, so the tests make idle threads sleep. A single job (demo, train, benchmarks) is faster without it:
+# every small op would pay a thread wake-up (about 10% of an extraction, benchmarks/README.md).
+test: export OMP_WAIT_POLICY ?= PASSIVE
 test: install
 	$(BIN)/nbdev_test --do_print --timing
 	$(BIN)/pytest tests
