@@ -279,28 +279,26 @@ class PairGroup:
         "Tokens the group's passes run, padding included"
         return len(self.head) + sum(len(b) * max(map(len, b)) for b in self.batches)
 
-def _units(tokens:Sequence[PairTokens], members:Sequence[int], head:int, row_tokens:int) -> list[tuple[list[int], int]]:
-    "Runs of `members` (sorted) whose prefixes share more than the head, each with its node count, cut at `row_tokens` nodes"
-    units, tree = [], None
+def _units(tokens:Sequence[PairTokens], members:Sequence[int], head:int, row_tokens:int) -> list[TokenTree]:
+    "Trees of runs of `members` (sorted) whose prefixes share more than the head, cut at `row_tokens` nodes"
+    units, last = [], None
     for i in members:
         sides = [s[head:] for s in _sides(tokens[i])]
-        alike = units and _common_prefix([tokens[units[-1][0][-1]].prefix, tokens[i].prefix]) > head
-        if not alike or len(tree) + tree.new_nodes(sides) > row_tokens: tree = TokenTree(); units.append(([], 0))
-        for side, seq in enumerate(sides): tree.add((i, side), seq)
-        units[-1] = (units[-1][0] + [i], len(tree))
+        alike = last is not None and _common_prefix([tokens[last].prefix, tokens[i].prefix]) > head
+        if not alike or len(units[-1]) + units[-1].new_nodes(sides) > row_tokens: units.append(TokenTree())
+        for side, seq in enumerate(sides): units[-1].add((i, side), seq)
+        last = i
     return units
 
 def _pack(tokens:Sequence[PairTokens], members:Sequence[int], head:int, row_tokens:int) -> list[TokenTree]:
     """Pack `members` into trees of at most `row_tokens` nodes (a bigger pair gets a tree of its own), nearly full:
     pairs whose prompts share more than the head stay together, and these units go largest first into the first
     tree with room (first-fit decreasing)"""
-    trees, room = [], []
-    for unit, size in sorted(_units(tokens, members, head, row_tokens), key=lambda u: -u[1]):
-        t = next((k for k, r in enumerate(room) if r >= size), None)
-        if t is None: trees.append(TokenTree()); room.append(row_tokens); t = len(trees) - 1
-        for i in unit:
-            for side, seq in enumerate(_sides(tokens[i])): trees[t].add((i, side), seq[head:])
-        room[t] = row_tokens - len(trees[t])
+    trees = []
+    for unit in sorted(_units(tokens, members, head, row_tokens), key=len, reverse=True):
+        tree = next((t for t in trees if len(t) + len(unit) <= row_tokens), None)
+        if tree is None: trees.append(unit); continue
+        for i, side in unit.paths: tree.add((i, side), _sides(tokens[i])[side][head:])
     return trees
 
 def _batch_trees(trees:Sequence[TokenTree], batch_size:int) -> list[list[TokenTree]]:
