@@ -5,9 +5,11 @@ In one process, on the embedded model (smollm2-135m-instruct, all 30 layers), on
 * steering-vectors' `train_steering_vector` (mean of positive minus negative at the last token) at batch size 1
   (its default) and at each of `--sv-batch-sizes`, keeping its best;
 * steer's `extract_vector(method='mean_diff')`;
-* a bare forward pass (`model.model`: no hooks, no LM head) over exactly the schedule steer runs
-  (`plan_pair_groups` + `run_pair_group`: each group's shared head once into a cache, then the pairs as token trees
-  packed into rows, each shared token once) — the floor for reading these pairs;
+* a bare transformers forward pass (`model.model`: no hooks, no LM head) over the schedule steer's hooks reader
+  runs (`plan_pair_groups` + `run_pair_group`: each group's shared head once into a cache, then the pairs as token
+  trees packed into rows of 256, each shared token once) — the floor for reading these pairs through the model's own
+  forward. steer's default packed reader (`steer.extract.packed_pass`, Llama-family models) runs below it: its
+  matrix products see no padding and its deepest block runs attention and MLP for the read tokens only;
 * a bare forward pass over the full texts (every side's whole text, length-sorted batches), for reference.
 
 It does this for two forms of the same pairs: the free-text pairs as written (`prompt`, `positive`, `negative`),
@@ -17,7 +19,8 @@ runs, interleaved so machine load hits every contender alike. It prints the rati
 between the two libraries' vectors.
 
 Then peak memory of steer's extraction at `--memory-pairs` (default 100 and 2,000; pairs are cycled to reach the
-count and numbered at the start of their prompts so that all are distinct), each in a fresh subprocess: the process's peak RSS (ru_maxrss, model included) and the extraction's own
+count and numbered at the start of their prompts so that all are distinct), each in a fresh subprocess: the process's peak RSS (VmHWM, model included; not ru_maxrss, which a
+subprocess inherits from the benchmark process it was forked from) and the extraction's own
 peak RSS growth (sampled every 5 ms by `steer.extract.PeakMemory`).
 
 steering-vectors pins transformers<5 but works with transformers 5 when installed without its dependencies; keep
@@ -117,7 +120,7 @@ def speed(model, tokenizer, pairs, label:str, args) -> dict:
             print(f'  run {r + 1}: {name:32s} {w:8.2f} s wall {c:8.2f} s CPU  (load {os.getloadavg()[0]:.1f})', flush=True)
     sv_names = [k for k in runs if k.startswith('steering-vectors')]
     vec, m = outputs['steer'], outputs['steer'].metadata
-    report = {'label': label, 'pairs': len(pairs), 'wall_seconds': wall, 'cpu_seconds': cpu,
+    report = {'label': label, 'pairs': len(pairs), 'wall_seconds': wall, 'cpu_seconds': cpu, 'reader': m['reader'],
               'tokens_processed': m['tokens_processed'], 'tokens_full_texts': m['tokens_full_texts']}
     print(f'\n  {"minimum over runs":32s} {"wall s":>8s} {"/ steer":>8s} {"CPU s":>8s} {"/ steer":>8s}')
     for name in runs: print(f'  {name:32s} {wall[name]:8.2f} {wall[name] / wall["steer"]:7.2f}x {cpu[name]:8.2f} {cpu[name] / cpu["steer"]:7.2f}x')
@@ -128,6 +131,7 @@ def speed(model, tokenizer, pairs, label:str, args) -> dict:
         print(f'  {clock:4s}: steering-vectors is fastest at batch {best.split()[-1]}; steer is {t[best] / t["steer"]:.2f}x faster than that '
               f'({t["steering-vectors batch 1"] / t["steer"]:.2f}x faster than its default batch 1); steer / bare forward over the same tokens '
               f'{t["steer"] / t["bare forward, steer tokens"]:.2f}x')
+    print(f'  steer read with its {m["reader"]} reader')
     print(f'  tokens through the model: steer {m["tokens_processed"]}, full texts {m["tokens_full_texts"]} ({m["tokens_full_texts"] / m["tokens_processed"]:.2f}x)')
     for name in sv_names:
         cos = [torch.cosine_similarity(vec.layer_vectors[l], outputs[name][l], dim=0).item() for l in range(n_layers)]
@@ -137,6 +141,15 @@ def speed(model, tokenizer, pairs, label:str, args) -> dict:
     return report
 
 
+def peak_rss_mb() -> float:
+    "This process's peak resident set since it started: VmHWM, which execve resets (ru_maxrss keeps the forked parent's)"
+    try:
+        with open('/proc/self/status') as f:
+            return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == 'darwin' else 1024)
+
+
 def memory_child(n:int, args):
     "Run in a subprocess: steer's extraction over `n` pairs (cycled); print one JSON line"
     model, tokenizer = load_model()
@@ -144,9 +157,9 @@ def memory_child(n:int, args):
     # distinct pairs: the cycled ones are numbered at the start of the prompt, so no two share more than the template
     pairs = [ContrastPair(f'{i + 1}. {b.prompt}', b.positive, b.negative, b.system) for i, b in ((i, base[i % len(base)]) for i in range(n))]
     extract_vector(model, tokenizer, base[:2], layers='all', progress=False)   # page in the weights first: not extraction memory
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_loaded = peak_rss_mb()
     vec = extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False)
-    print(json.dumps({'pairs': n, 'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'maxrss_after_load_mb': rss_loaded,
+    print(json.dumps({'pairs': n, 'maxrss_mb': peak_rss_mb(), 'maxrss_after_load_mb': rss_loaded,
                       'extraction_peak_mb': vec.metadata['peak_memory_mb'], 'seconds': vec.metadata['extraction_seconds'],
                       'tokens_processed': vec.metadata['tokens_processed']}))
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_extract.ipynb #aeb03b35
 from __future__ import annotations
-import hashlib, os, random, re, resource, sys, threading, time
+import contextlib, hashlib, os, random, re, resource, sys, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,10 +20,11 @@ from .models import decoder_layers, format_chat
 from .vectors import SteeringVector
 
 # %% auto #0
-__all__ = ['CAA_KEYS', 'BIPO_DEFAULTS', 'METHODS', 'ContrastPair', 'caa_to_pairs', 'read_contrast_pairs', 'PairTokens',
-           'check_position', 'text_tokens', 'tokenize_pair', 'length_sorted_batches', 'read_activations', 'TokenTree',
-           'sliding_window', 'tree_inputs', 'max_head', 'PairGroup', 'plan_pair_groups', 'check_attention',
-           'run_pair_group', 'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference',
+__all__ = ['CAA_KEYS', 'PACKED_MODEL_TYPES', 'READERS', 'ROW_TOKENS', 'BIPO_DEFAULTS', 'METHODS', 'ContrastPair', 'caa_to_pairs',
+           'read_contrast_pairs', 'PairTokens', 'check_position', 'text_tokens', 'tokenize_pair',
+           'length_sorted_batches', 'read_activations', 'TokenTree', 'sliding_window', 'tree_inputs', 'max_head',
+           'PairGroup', 'plan_pair_groups', 'check_attention', 'run_pair_group', 'packed_support', 'packed_pass',
+           'choose_reader', 'read_pair_activations', 'pair_texts', 'MeanDifference', 'PrincipalDifference',
            'pair_logprob_margins', 'train_bipo', 'model_fingerprint', 'model_revision', 'PeakMemory', 'extract_vector',
            'mean_difference']
 
@@ -367,6 +368,125 @@ def run_pair_group(model:nn.Module, group:PairGroup, forward, pad:int=0, prepare
         del cache
         yield trees
 
+# %% ../nbs/31_extract.ipynb #b7a1c0de
+PACKED_MODEL_TYPES = ('llama', 'mistral', 'qwen2', 'qwen3')
+
+def _is_transformers_capture(hook) -> bool:
+    "transformers' own output-capturing hooks: installed once for `output_hidden_states`, idle outside the model's forward"
+    return getattr(hook, '__module__', '') == 'transformers.utils.output_capturing'
+
+def _has_hooks(model:nn.Module) -> bool:
+    "Whether a forward hook or pre-hook is registered on `model`, one of its modules, or globally (transformers' own excepted)"
+    from torch.nn.modules import module as torch_module
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks: return True
+    return any(not _is_transformers_capture(h) for m in model.modules() for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values()))
+
+def packed_support(model:nn.Module) -> str|None:
+    "Why the packed reader cannot run `model` (`None`: it can)"
+    kind = getattr(model.config, 'model_type', None)
+    if kind not in PACKED_MODEL_TYPES: return f"model type {kind!r} is not one it implements ({', '.join(PACKED_MODEL_TYPES)})"
+    if _has_hooks(model): return "forward hooks are registered on the model (a steering vector applied while reading, say)"
+    if any(hasattr(m, '_hf_hook') for m in model.modules()): return "accelerate dispatches the model's modules (a device map or offloading)"
+    get_decoder = getattr(model, 'get_decoder', None)
+    if get_decoder is None or getattr(get_decoder(), 'rotary_emb', None) is None: return "the model has no shared rotary embedding"
+    for block in decoder_layers(model):
+        if not all(hasattr(block, n) for n in ('input_layernorm', 'self_attn', 'post_attention_layernorm', 'mlp')) or \
+           not all(hasattr(block.self_attn, n) for n in ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'scaling', 'head_dim')):
+            return f"its blocks ({type(block).__name__}) are not the pre-norm attention and MLP layout it implements"
+    return None
+
+def _rotate(rotary, x:torch.Tensor, cos:torch.Tensor, sin:torch.Tensor) -> torch.Tensor:
+    "The model's own rotary embedding applied to `x` [tokens, heads, head_dim] alone"
+    return rotary(x, x[:, :0], cos, sin, unsqueeze_dim=1)[0]
+
+def _mlp(mlp:nn.Module, x:torch.Tensor) -> torch.Tensor:
+    "The block's MLP; a gated SiLU MLP (Llama's) computes its activation and product in place"
+    act = getattr(mlp, 'act_fn', None)
+    if not all(hasattr(mlp, n) for n in ('gate_proj', 'up_proj', 'down_proj')) or type(act).__name__ not in ('SiLUActivation', 'SiLU'): return mlp(x)
+    gate = mlp.gate_proj(x)
+    F.silu(gate, inplace=True)
+    return mlp.down_proj(gate.mul_(mlp.up_proj(x)))
+
+@dataclass
+class _Packed:
+    "Trees as one sequence of real tokens (`ids`, `positions`), and where each token sits in the rows attention sees"
+    ids: torch.Tensor; positions: torch.Tensor; masks: torch.Tensor|dict   # masks: [rows, 1, width, head + width]
+    rows: torch.Tensor; cols: torch.Tensor; slots: torch.Tensor            # slots: row * width + col
+    n_rows: int; width: int; head: int
+
+def _pack_trees(trees:Sequence[TokenTree], head:int, config, dtype:torch.dtype, pad:int, device) -> _Packed:
+    "`tree_inputs` for `trees`, with the real tokens gathered out of the padded rows"
+    inputs = tree_inputs(trees, head, config, dtype, pad)
+    n_rows, width = inputs['input_ids'].shape
+    lengths = torch.tensor([len(t) for t in trees])
+    rows = torch.repeat_interleave(torch.arange(n_rows), lengths)
+    cols = torch.cat([torch.arange(n) for n in lengths.tolist()])
+    slots = rows * width + cols
+    masks = inputs['attention_mask']
+    masks = {k: m.to(device) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(device)
+    return _Packed(inputs['input_ids'].view(-1)[slots].to(device), inputs['position_ids'].view(-1)[slots].to(device), masks,
+                   rows.to(device), cols.to(device), slots.to(device), n_rows, width, head)
+
+def _read_queries(packed:_Packed, reads:torch.Tensor, mask:torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """The read tokens as queries, by row: each one's slot in [rows x most reads in a row], that width, and their mask
+    (spare slots see what their tree's first token sees)"""
+    rows, cols = packed.rows[reads], packed.cols[reads]
+    order = torch.argsort(rows, stable=True)
+    counts = torch.bincount(rows, minlength=packed.n_rows)
+    width = int(counts.max())
+    rank = torch.arange(len(reads), device=reads.device) - (counts.cumsum(0) - counts)[rows[order]]
+    slots = torch.empty_like(rows)
+    slots[order] = rows[order] * width + rank
+    query_mask = mask[:, :, :1].expand(-1, -1, width, -1).clone()
+    query_mask[rows, 0, slots % width] = mask[rows, 0, cols]
+    return slots, width, query_mask
+
+def _attend(attn:nn.Module, q:torch.Tensor, keys:torch.Tensor, values:torch.Tensor, slots:torch.Tensor, n_rows:int, width:int,
+            mask:torch.Tensor) -> torch.Tensor:
+    "Attention for queries `q` [n, heads, head_dim] placed at `slots` of [n_rows, width] over rows of `keys`/`values`"
+    heads, head_dim = q.shape[1:]
+    grid = q.new_zeros(n_rows * width, heads, head_dim)
+    grid[slots] = q
+    o = F.scaled_dot_product_attention(grid.view(n_rows, width, heads, head_dim).transpose(1, 2), keys.transpose(1, 2),
+                                       values.transpose(1, 2), attn_mask=mask, scale=attn.scaling, enable_gqa=heads != keys.shape[2])
+    return o.transpose(1, 2).reshape(n_rows * width, heads * head_dim)[slots]
+
+@torch.inference_mode()
+def packed_pass(model:nn.Module, trees:Sequence[TokenTree], head_kv:list|None, deepest:int, layers:Sequence[int],
+                reads:torch.Tensor, pad:int=0, keep_kv:bool=False) -> tuple[dict[int, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Blocks 0..`deepest` over `trees` as rows after a head whose per-block keys and values are `head_kv`, every real
+    token once: norms, projections and MLPs see [tokens, hidden] with no padding, attention sees the rows.
+    `reads` indexes tokens in tree order; returns `{layer: hidden[reads]}` and, if `keep_kv`, each block's keys and values.
+    The deepest block runs its attention and MLP for the read tokens only."""
+    config, blocks, device, dtype = model.config, decoder_layers(model), model.device, model.dtype
+    head = 0 if head_kv is None else head_kv[0][0].shape[0]
+    p = _pack_trees(trees, head, config, dtype, pad, device)
+    attn0 = blocks[0].self_attn
+    heads, kv_heads, head_dim = config.num_attention_heads, config.num_key_value_heads, attn0.head_dim
+    rotary = sys.modules[type(attn0).__module__].apply_rotary_pos_emb
+    hidden = model.get_input_embeddings()(p.ids)                    # [tokens, hidden]
+    cos, sin = (t[0] for t in model.get_decoder().rotary_emb(hidden[None], p.positions[None]))
+    keys = torch.zeros(p.n_rows, head + p.width, kv_heads, head_dim, device=device, dtype=dtype)
+    values, reads, out, kv = torch.zeros_like(keys), reads.to(device), {}, []
+    for l in range(deepest + 1):
+        block, attn = blocks[l], blocks[l].self_attn
+        mask = p.masks[config.layer_types[l]] if isinstance(p.masks, dict) else p.masks
+        x = block.input_layernorm(hidden)
+        k, v = attn.k_proj(x).view(len(p.ids), kv_heads, head_dim), attn.v_proj(x).view(len(p.ids), kv_heads, head_dim)
+        k = _rotate(rotary, attn.k_norm(k) if hasattr(attn, 'k_norm') else k, cos, sin)
+        if keep_kv: kv.append((k, v))
+        if l == deepest and not len(reads): break
+        if head: keys[:, :head], values[:, :head] = head_kv[l]
+        keys[p.rows, p.cols + head], values[p.rows, p.cols + head] = k, v
+        if l < deepest: at, slots, width = slice(None), p.slots, p.width
+        else: at, (slots, width, mask) = reads, _read_queries(p, reads, mask)   # only the read tokens go on
+        q = attn.q_proj(x[at]).view(-1, heads, head_dim)
+        q = _rotate(rotary, attn.q_norm(q) if hasattr(attn, 'q_norm') else q, cos[at], sin[at])
+        hidden = hidden[at] + attn.o_proj(_attend(attn, q, keys, values, slots, p.n_rows, width, mask))
+        hidden += _mlp(block.mlp, block.post_attention_layernorm(hidden))
+        if l in layers: out[l] = hidden if l == deepest else hidden[reads]
+    return out, kv
+
 # %% ../nbs/31_extract.ipynb #5a15155d
 def _read_index(trees:Sequence[TokenTree], tokens:Sequence[PairTokens], position:str|int) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
     "For a batch of trees: the (pair, side) read, and for each node read its row, node and which of those it belongs to"
@@ -379,42 +499,81 @@ def _read_index(trees:Sequence[TokenTree], tokens:Sequence[PairTokens], position
             keys.append((i, side))
     return keys, torch.tensor(rows), torch.tensor(nodes), torch.tensor(owner)
 
-def _read(hidden:torch.Tensor, rows:torch.Tensor, nodes:torch.Tensor, owner:torch.Tensor, n:int) -> torch.Tensor:
-    "The mean of `hidden` [rows, width, dim] over the nodes each of `n` sides reads (one node each but for 'mean'), as float32"
-    picked = hidden[rows.to(hidden.device), nodes.to(hidden.device)].float().cpu()
+def _reduce(picked:torch.Tensor, owner:torch.Tensor, n:int) -> torch.Tensor:
+    "The mean of the rows of `picked` each of `n` sides owns (one row each but for 'mean'), as float32 on the CPU"
+    picked = picked.float().cpu()
     if len(owner) == n: return picked
-    sums = torch.zeros(n, hidden.shape[-1]).index_add_(0, owner, picked)
+    sums = torch.zeros(n, picked.shape[-1]).index_add_(0, owner, picked)
     return sums / torch.bincount(owner, minlength=n)[:, None]
+
+def _read(hidden:torch.Tensor, rows:torch.Tensor, nodes:torch.Tensor, owner:torch.Tensor, n:int) -> torch.Tensor:
+    "What each of `n` sides reads from `hidden` [rows, width, dim] at its nodes"
+    return _reduce(hidden[rows.to(hidden.device), nodes.to(hidden.device)], owner, n)
+
+READERS = ('auto', 'packed', 'hooks')
+ROW_TOKENS = {'packed': 128, 'hooks': 256}   # the tree size each reader runs fastest with (benchmarks/README.md)
+
+def choose_reader(model:nn.Module, reader:str='auto') -> str:
+    "The reader to use: 'packed' where `packed_support` allows it (for 'auto'), else 'hooks'"
+    if reader not in READERS: raise SteerError(f"unknown reader {reader!r}; readers: {', '.join(READERS)}")
+    if reader == 'hooks': return reader
+    why = packed_support(model)
+    if why and reader == 'packed': raise SteerError(f"the packed reader cannot run this model: {why}; use reader='hooks'")
+    return 'hooks' if why else 'packed'
+
+def _hooks_group(model:nn.Module, group:PairGroup, tokens:Sequence[PairTokens], layers:Sequence[int], position:str|int,
+                 pad:int, capture:_Capture) -> Iterator[tuple[list, dict[int, torch.Tensor]]]:
+    "Run `group` through the model's own forward with hooks; per batch of trees yield its (pair, side) keys and what they read"
+    read = {}
+    def prepare(trees):
+        "Keep only the read position(s) of each side, as each block's output is made; nothing on the head's pass"
+        if trees is None: capture.select = None; return
+        read['keys'], *index = _read_index(trees, tokens, position)
+        capture.select = lambda hidden: _read(hidden, *index, len(read['keys']))
+    for _ in run_pair_group(model, group, capture.run, pad, prepare):
+        yield read['keys'], dict(capture.outputs)
+        capture.outputs.clear()
+
+def _packed_group(model:nn.Module, group:PairGroup, tokens:Sequence[PairTokens], layers:Sequence[int], position:str|int,
+                  pad:int) -> Iterator[tuple[list, dict[int, torch.Tensor]]]:
+    "Run `group` with `packed_pass`; per batch of trees yield its (pair, side) keys and what they read"
+    head_kv, deepest = None, max(layers)
+    if group.head:   # the head: one chain, kept as keys and values
+        chain = TokenTree(); chain.add('head', group.head)
+        _, head_kv = packed_pass(model, [chain], None, deepest, [], torch.zeros(0, dtype=torch.long), pad, keep_kv=True)
+    for trees in group.batches:
+        keys, rows, nodes, owner = _read_index(trees, tokens, position)
+        starts = torch.tensor([0] + [len(t) for t in trees[:-1]]).cumsum(0)
+        reads, which = torch.unique(starts[rows] + nodes, return_inverse=True)   # sides may share a read node ('(' of '(A')
+        out, _ = packed_pass(model, trees, head_kv, deepest, layers, reads, pad)
+        yield keys, {l: _reduce(out[l][which.to(out[l].device)], owner, len(keys)) for l in layers}
 
 @torch.inference_mode()
 def read_pair_activations(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], layers:Sequence[int],
                           position:str|int='last', batch_size:int|None=None, progress:bool=True,
-                          stats:dict|None=None, group_size:int|None=None, row_tokens:int=256) -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
+                          stats:dict|None=None, group_size:int|None=None, row_tokens:int|None=None,
+                          reader:str='auto') -> Iterator[tuple[list[int], dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
     "Yield `(indices, positive, negative)` with `{layer: activations[len(indices), hidden]}` per group, each shared token run once"
-    position, layers = check_position(position), list(layers)
+    position, layers, reader = check_position(position), list(layers), choose_reader(model, reader)
     batch_size, pad = batch_size or inference_batch_size(), tokenizer.pad_token_id or 0
     tokens = [tokenize_pair(tokenizer, p, position) for p in pairs]
-    groups = plan_pair_groups(tokens, batch_size, group_size, row_tokens, max_head(model.config))   # built group by group
+    groups = plan_pair_groups(tokens, batch_size, group_size, row_tokens or ROW_TOKENS[reader], max_head(model.config))   # built group by group
     stats = {} if stats is None else stats
     for k in ('tokens_processed', 'tokens_padded', 'tokens_full_texts'): stats.setdefault(k, 0)
+    stats['reader'] = reader
     bar = tqdm(total=2 * len(pairs), desc='reading pairs (both sides)', unit='side', disable=not progress, leave=False)
-    with _Capture(model, layers) as capture, bar:
+    with (_Capture(model, layers) if reader == 'hooks' else contextlib.nullcontext()) as capture, bar:
         for group in groups:
             where = {i: j for j, i in enumerate(group.pairs)}
             out = [{l: torch.empty(len(group.pairs), model.config.hidden_size) for l in layers} for _ in (0, 1)]
-            read = {}
-            def prepare(trees):
-                "Keep only the read position(s) of each side, as each block's output is made; nothing on the head's pass"
-                if trees is None: capture.select = None; return
-                read['keys'], *index = _read_index(trees, tokens, position)
-                capture.select = lambda hidden: _read(hidden, *index, len(read['keys']))
-            for trees in run_pair_group(model, group, capture.run, pad, prepare):
+            batches = (_hooks_group(model, group, tokens, layers, position, pad, capture) if reader == 'hooks'
+                       else _packed_group(model, group, tokens, layers, position, pad))
+            for keys, acts in batches:
                 for side in (0, 1):
-                    ks = [k for k, (_, s) in enumerate(read['keys']) if s == side]
-                    rows = torch.tensor([where[read['keys'][k][0]] for k in ks])
-                    for l in layers: out[side][l][rows] = capture.outputs[l][ks]
-                capture.outputs.clear()
-                bar.update(len(read['keys']))
+                    ks = [k for k, (_, s) in enumerate(keys) if s == side]
+                    rows = torch.tensor([where[keys[k][0]] for k in ks])
+                    for l in layers: out[side][l][rows] = acts[l][ks]
+                bar.update(len(keys))
             stats['tokens_processed'] += group.real_tokens()
             stats['tokens_padded'] += group.padded_tokens()
             stats['tokens_full_texts'] += sum(len(s) for i in group.pairs for s in _sides(tokens[i]))
@@ -617,11 +776,12 @@ def _check_options(method:str, options:dict, allowed:Sequence[str]):
 
 def extract_vector(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], method:str='mean_diff',
                    layers:str|int|Sequence[int]='all', position:str|int='last', batch_size:int|None=None,
-                   progress:bool=True, **options) -> SteeringVector:
-    "Steering vector from contrast pairs with `method` ('mean_diff' = CAA, 'pca' = repeng's pca_diff, 'bipo')"
+                   progress:bool=True, reader:str='auto', **options) -> SteeringVector:
+    "Steering vector from contrast pairs with `method` ('mean_diff' = CAA, 'pca' = repeng's pca_diff, 'bipo'); `reader`: see `choose_reader`"
     if method not in METHODS: raise SteerError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     if not pairs: raise SteerError("no contrast pairs to extract from")
     layers, position = parse_layers(layers, len(decoder_layers(model))), check_position(position)
+    if method != 'bipo': reader = choose_reader(model, reader)   # bipo trains through the model's own forward
     stats, start = {}, time.perf_counter()
     with PeakMemory(model.device) as memory:
         if method == 'bipo':
@@ -634,7 +794,7 @@ def extract_vector(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], met
             _check_options(method, options, allowed)
             options = ({'center': True, 'normalize': False} | options) if method == 'pca' else {}
             reducer = PrincipalDifference(**options) if method == 'pca' else MeanDifference()
-            for _, pos, neg in read_pair_activations(model, tokenizer, pairs, layers, position, batch_size, progress, stats): reducer.update(pos, neg)
+            for _, pos, neg in read_pair_activations(model, tokenizer, pairs, layers, position, batch_size, progress, stats, reader=reader): reducer.update(pos, neg)
             vectors = reducer.result()
     meta = {'method': method, 'model': getattr(model, 'name_or_alias', None) or model.config.name_or_path,
             'model_type': model.config.model_type, 'model_revision': model_revision(model), 'model_fingerprint': model_fingerprint(model),
