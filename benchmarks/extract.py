@@ -106,12 +106,12 @@ def timed(fn):
 def speed(model, tokenizer, pairs, label:str, args) -> dict:
     print(f'\n== {label}: {len(pairs)} pairs, all {model.config.num_hidden_layers} layers, read at the last token ==', flush=True)
     n_layers = model.config.num_hidden_layers
-    runs = {'steer': lambda: extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False),
+    runs = {'steer': lambda: extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False, reader=args.reader),
             'bare forward, steer tokens': lambda: bare_forward_pairs(model, tokenizer, pairs, args.steer_batch_size),
             'bare forward, full texts': lambda: bare_forward_texts(model, tokenizer, pairs, args.steer_batch_size)}
     for b in args.sv_batch_sizes: runs[f'steering-vectors batch {b}'] = (lambda b=b: sv_extract(model, tokenizer, pairs, b))
     wall, cpu, outputs = {k: float('inf') for k in runs}, {k: float('inf') for k in runs}, {}
-    extract_vector(model, tokenizer, pairs[:4], layers='all', progress=False)   # warm up (page in weights, kernels)
+    extract_vector(model, tokenizer, pairs[:4], layers='all', progress=False, reader=args.reader)   # warm up (page in weights, kernels)
     for r in range(args.repeats):
         for name, fn in runs.items():
             if name == 'steering-vectors batch 1' and r > 0 and not args.repeat_batch1: continue
@@ -156,21 +156,27 @@ def memory_child(n:int, args):
     base = load_pairs(args.data, args.pairs)
     # distinct pairs: the cycled ones are numbered at the start of the prompt, so no two share more than the template
     pairs = [ContrastPair(f'{i + 1}. {b.prompt}', b.positive, b.negative, b.system) for i, b in ((i, base[i % len(base)]) for i in range(n))]
-    extract_vector(model, tokenizer, base[:2], layers='all', progress=False)   # page in the weights first: not extraction memory
+    extract_vector(model, tokenizer, base[:2], layers='all', progress=False, reader=args.reader)   # page in the weights first: not extraction memory
     rss_loaded = peak_rss_mb()
-    vec = extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False)
+    vec = extract_vector(model, tokenizer, pairs, layers='all', batch_size=args.steer_batch_size, progress=False, reader=args.reader)
     print(json.dumps({'pairs': n, 'maxrss_mb': peak_rss_mb(), 'maxrss_after_load_mb': rss_loaded,
                       'extraction_peak_mb': vec.metadata['peak_memory_mb'], 'seconds': vec.metadata['extraction_seconds'],
                       'tokens_processed': vec.metadata['tokens_processed']}))
 
 
 def memory(args) -> list[dict]:
-    print(f'\n== peak memory of steer extraction (all layers, batch {args.steer_batch_size}), one fresh process each, after a 2-pair warm-up ==', flush=True)
+    print(f'\n== peak memory of steer extraction (all layers, batch {args.steer_batch_size}, {args.reader} reader), one fresh process each, '
+          f'after a 2-pair warm-up, glibc mmap threshold fixed at 128 KiB ==', flush=True)
+    # glibc raises its mmap threshold as large blocks are freed, after which freed tensors stay resident or not depending on
+    # the history of allocations (run to run, the same extraction's peak RSS moved by 100 MB); a fixed threshold returns every
+    # large freed block at once, so RSS follows the live tensors
+    env = {**os.environ, 'MALLOC_MMAP_THRESHOLD_': '131072'}
     results = []
     for n in args.memory_pairs:
         out = subprocess.run([sys.executable, __file__, '--memory-child', str(n), '--data', args.data, '--pairs', str(args.pairs),
-                              '--steer-batch-size', str(args.steer_batch_size)] + (['--threads', str(args.threads)] if args.threads else []),
-                             capture_output=True, text=True, check=True)
+                              '--steer-batch-size', str(args.steer_batch_size), '--reader', args.reader]
+                             + (['--threads', str(args.threads)] if args.threads else []),
+                             capture_output=True, text=True, check=True, env=env)
         r = json.loads(out.stdout.strip().splitlines()[-1]); results.append(r)
         print(f'  {n:5d} pairs: process peak RSS {r["maxrss_mb"]:7.1f} MB (after loading and a warm-up {r["maxrss_after_load_mb"]:.1f}); '
               f'extraction peak growth {r["extraction_peak_mb"]:6.1f} MB; {r["seconds"]:.1f} s, {r["tokens_processed"]} tokens', flush=True)
@@ -192,6 +198,7 @@ def main():
     ap.add_argument('--forms', default='free,ab', help="which forms of the pairs to time: 'free', 'ab' or both")
     ap.add_argument('--skip-memory', action='store_true')
     ap.add_argument('--threads', type=int, help='torch threads (default: torch\'s own choice)')
+    ap.add_argument('--reader', default='auto', help="steer's reader: auto, packed or hooks (steer.extract.choose_reader)")
     ap.add_argument('--json', help='also write the results here')
     ap.add_argument('--memory-child', type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
