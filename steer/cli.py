@@ -9,10 +9,10 @@ from fastcore.script import anno_parser
 from .core import SteerError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command_function', 'run_command', 'main']
+__all__ = ['COMMANDS', 'split_command', 'command_function', 'run_command', 'main']
 
 # %% ../nbs/90_cli.ipynb #2a3c5c6f
-# name -> (module, function, one-line summary). A stage adds its subcommand here.
+# name -> (module, function, one-line summary). A stage adds its subcommand here; 'group command' names form a group.
 COMMANDS = {
     'demo': ('steer.demo', 'demo', 'Extract a vector on the embedded model and show that steering moves it'),
     'run': ('steer.run', 'run', 'Execute a notebook headless with papermill into runs/ (-p NAME VALUE sets a parameter)'),
@@ -28,6 +28,23 @@ def _usage() -> str:
     lines = [f'  {n:<{width}}  {summary}' for n, (_, _, summary) in COMMANDS.items()]
     return 'usage: steer COMMAND [options]\n\nSteering vectors for language models.\n\ncommands:\n' + '\n'.join(lines) + \
            "\n\nRun 'steer COMMAND --help' for a command's options."
+
+def _group(name:str) -> list[str]:
+    "The commands of group `name` (empty when `name` is not a group)"
+    return [c for c in COMMANDS if c.startswith(name + ' ')]
+
+def split_command(argv:list[str]) -> tuple[str, list[str]]:
+    "The command named at the start of `argv` (one word, or a group and its command) and the arguments after it"
+    if len(argv) >= 2 and f'{argv[0]} {argv[1]}' in COMMANDS: return f'{argv[0]} {argv[1]}', argv[2:]
+    if argv[0] in COMMANDS or not _group(argv[0]): return argv[0], argv[1:]
+    if len(argv) == 1 or argv[1] in ('-h', '--help', 'help'): return argv[0], ['--help']
+    known = ', '.join(c.split(' ', 1)[1] for c in _group(argv[0]))
+    raise SteerError(f"unknown command {argv[1]!r} in 'steer {argv[0]}'; its commands: {known}")
+
+def _group_usage(name:str) -> str:
+    width = max(len(c) for c in _group(name))
+    return f'usage: steer {name} COMMAND [options]\n\ncommands:\n' + '\n'.join(f'  {c:<{width}}  {COMMANDS[c][2]}' for c in _group(name)) + \
+           f"\n\nRun 'steer {name} COMMAND --help' for a command's options."
 
 def command_function(name:str):
     "The function behind subcommand `name`"
@@ -61,8 +78,12 @@ def main(argv:list[str]|None=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ('-h', '--help', 'help'):
         print(_usage()); return 0
-    try: run_command(argv[0], argv[1:])
+    name = argv[0]
+    try:
+        name, rest = split_command(argv)
+        if name not in COMMANDS and _group(name): print(_group_usage(name)); return 0
+        run_command(name, rest)
     except SteerError as e:
-        print(f'steer {argv[0]}: error: {e}', file=sys.stderr)
+        print(f'steer {name}: error: {e}', file=sys.stderr)
         raise SystemExit(2)
     return 0

@@ -18,26 +18,27 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from .core import SteerError, inference_batch_size, read_json, read_jsonl, write_json, write_jsonl, atomic_path, iso_now
-from .models import format_chat, model_short_name
+from .models import format_chat, load_model, model_short_name
 from .vectors import SteeringVector
 
 # %% auto #0
 __all__ = ['Prompt', 'OPENROUTER_URL', 'PRICES', 'BATCH_DISCOUNT', 'BATCH_ENDPOINTS', 'BATCH_DONE', 'Completion', 'message_text',
            'check_messages', 'as_messages', 'chat_text', 'Generator', 'check_sampling', 'Steering', 'end_token_ids',
            'LocalGenerator', 'api_key_variable', 'is_local_url', 'api_key', 'model_price', 'Usage', 'OpenAIGenerator',
-           'completion_from_response', 'batch_request', 'write_batch_requests', 'batch_state_path', 'submit_batch',
-           'wait_for_batch', 'download_batch', 'read_batch_results', 'run_batch']
+           'completion_from_response', 'is_api_model', 'open_generator', 'batch_request', 'write_batch_requests',
+           'batch_state_path', 'submit_batch', 'wait_for_batch', 'download_batch', 'read_batch_results', 'run_batch']
 
 # %% ../nbs/02_generate.ipynb #ea199faf
 Prompt = str | list[dict]
 
 @dataclass
 class Completion:
-    "One generated answer, its token counts, and why it ended ('stop' or 'length')"
+    "One generated answer, its token counts, and why it ended ('stop', 'length', or 'error' with the reason in `error`)"
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = 'stop'
+    error: str|None = None
     def __str__(self): return self.text
 
 def message_text(content:Any) -> str:
@@ -69,11 +70,12 @@ def chat_text(tokenizer, prompt:Prompt, system:str|None=None) -> str:
     roles = [m['role'] for m in messages]
     if roles in (['user'], ['system', 'user']):
         return format_chat(tokenizer, messages[-1]['content'], messages[0]['content'] if roles[0] == 'system' else None)
+    prefill = roles[-1] == 'assistant'   # a last assistant message is a prefill: the model continues it
     if getattr(tokenizer, 'chat_template', None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not prefill, continue_final_message=prefill)
     head = f"{messages[0]['content']}\n\n" if roles[0] == 'system' else ''   # format_chat's plain layout for base models
     turns = [f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in messages if m['role'] != 'system']
-    return head + '\n'.join(turns) + '\nAssistant:'
+    return head + '\n'.join(turns) + ('' if prefill else '\nAssistant:')
 
 # %% ../nbs/02_generate.ipynb #af060c7a
 class Generator:
@@ -81,8 +83,9 @@ class Generator:
     model_name: str = ''
 
     def generate(self, prompts:Sequence[Prompt], max_new_tokens:int=256, temperature:float=0.0, top_p:float=1.0,
-                 seed:int|None=None, system:str|None=None, stop:Sequence[str]|None=None, progress:bool=True) -> list[Completion]:
-        "One `Completion` per prompt, in input order"
+                 seed:int|None=None, system:str|None=None, stop:Sequence[str]|None=None, progress:bool=True,
+                 errors:str='raise') -> list[Completion]:
+        "One `Completion` per prompt, in input order (`errors='return'`: a request that fails is an 'error' completion)"
         raise NotImplementedError
 
     def __call__(self, prompts:Prompt|Sequence[Prompt], **kwargs) -> str|list[str]:
@@ -192,8 +195,9 @@ class LocalGenerator(Generator):
 
     def generate(self, prompts:Sequence[Prompt], max_new_tokens:int=256, temperature:float=0.0, top_p:float=1.0,
                  seed:int|None=None, system:str|None=None, stop:Sequence[str]|None=None, progress:bool=True,
-                 vector:SteeringVector|None=None, multiplier:float|None=None) -> list[Completion]:
+                 vector:SteeringVector|None=None, multiplier:float|None=None, errors:str='raise') -> list[Completion]:
         "One `Completion` per prompt, in input order; `vector`/`multiplier` override the generator's steering for this call"
+        # `errors` is accepted for the `Generator` interface: a local model has no per-request failures, a batch fails whole
         steering = self.steering
         if vector is not None or (multiplier is not None and steering is not None):
             base = steering or Steering(vector)
@@ -322,11 +326,12 @@ class Usage:
 class OpenAIGenerator(Generator):
     "Generation through the OpenAI API, OpenRouter or any OpenAI-compatible server (vLLM, `steer serve`)"
     def __init__(self, model:str, base_url:str|None=None, concurrency:int=8, max_retries:int=5, timeout:float=120.0,
-                 prices:dict|None=None, extra_body:dict|None=None):
+                 prices:dict|None=None, extra_body:dict|None=None, api_key:str|None=None):
         import openai
         self.model_name, self.base_url, self.concurrency, self.extra_body = model, base_url, concurrency, extra_body
         self.key_variable = api_key_variable(base_url)
-        self.client = openai.OpenAI(api_key=api_key(base_url), base_url=base_url, max_retries=max_retries, timeout=timeout)
+        key = api_key or globals()['api_key'](base_url)   # an explicit key (a CLI flag) goes to the client only, never stored here
+        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout)
         self.usage = Usage(model, model_price(model, prices))
 
     def _params(self, max_new_tokens:int, temperature:float, top_p:float, seed:int|None, stop) -> dict:
@@ -355,16 +360,24 @@ class OpenAIGenerator(Generator):
         except openai.OpenAIError as e: raise self._error(e, f"{self.model_name} request failed") from None
         return completion_from_response(resp.model_dump(), self.usage)
 
+    def _complete_or_error(self, messages:list[dict], **params) -> Completion:
+        "`complete`, with a request that failed after the client's retries returned as an 'error' completion"
+        try: return self.complete(messages, **params)
+        except SteerError as e: return Completion('', finish_reason='error', error=str(e))
+
     def generate(self, prompts:Sequence[Prompt], max_new_tokens:int=256, temperature:float=0.0, top_p:float=1.0,
-                 seed:int|None=None, system:str|None=None, stop:Sequence[str]|None=None, progress:bool=True) -> list[Completion]:
-        "One `Completion` per prompt, in input order, with at most `concurrency` requests in flight"
+                 seed:int|None=None, system:str|None=None, stop:Sequence[str]|None=None, progress:bool=True,
+                 errors:str='raise') -> list[Completion]:
+        "One `Completion` per prompt, in input order, at most `concurrency` in flight; `errors='return'`: a failed request is an 'error' completion"
         check_sampling(max_new_tokens, temperature, top_p)
+        if errors not in ('raise', 'return'): raise SteerError(f"errors must be 'raise' or 'return', got {errors!r}")
         messages = [as_messages(p, system) for p in prompts]
         params = self._params(max_new_tokens, temperature, top_p, seed, stop)
         results: list[Completion|None] = [None]*len(messages)
+        one = self.complete if errors == 'raise' else self._complete_or_error
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool, \
              tqdm(total=len(messages), desc=f'{self.model_name}', unit='request', disable=not progress, leave=False) as bar:
-            futures = {pool.submit(self.complete, m, **params): i for i, m in enumerate(messages)}
+            futures = {pool.submit(one, m, **params): i for i, m in enumerate(messages)}
             try:
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result(); bar.update(1)
@@ -381,6 +394,23 @@ def completion_from_response(body:dict, usage:Usage|None=None, discount:float=1.
     c = Completion(text or '', tokens.get('prompt_tokens', 0), tokens.get('completion_tokens', 0), choice.get('finish_reason') or 'stop')
     if usage is not None: usage.add(c.prompt_tokens, c.completion_tokens, discount)
     return c
+
+# %% ../nbs/02_generate.ipynb #0e9c1a04
+def is_api_model(model:str) -> bool:
+    "True for an OpenAI model name (`gpt-4o`, `gpt-4.1-mini`, `o3-mini`, dated snapshots included)"
+    return model_price(model) is not None or bool(re.fullmatch(r'(gpt-|o\d|chatgpt-)[\w.-]*', model))
+
+def open_generator(model:str, # embedded name, Hub id, folder or .gguf (local), or an API model name
+                   base_url:str|None=None, # an OpenAI-compatible server: OpenRouter, vLLM, `steer serve`
+                   api_key:str|None=None, # a key given on the command line (else the environment's)
+                   batch_size:int|None=None, # local: prompts per batch (default STEER_INFERENCE_BATCH_SIZE)
+                   concurrency:int=8, # API: requests in flight
+                   dtype:str='float32', device:str='cpu', # local: weights dtype and device
+                   **kwargs) -> Generator:
+    "A `LocalGenerator` for a local model, or an `OpenAIGenerator` for an API model or any `base_url`"
+    if base_url or is_api_model(model): return OpenAIGenerator(model, base_url=base_url, concurrency=concurrency, api_key=api_key, **kwargs)
+    lm, tokenizer = load_model(model, dtype, device)
+    return LocalGenerator(lm, tokenizer, batch_size=batch_size)
 
 # %% ../nbs/02_generate.ipynb #2c3a32e1
 BATCH_ENDPOINTS = ('/v1/chat/completions', '/v1/completions')

@@ -20,3 +20,11 @@ def smollm():
     "The embedded default model (cached dequantized weights)"
     from steer.models import load_model
     return load_model()
+
+@pytest.fixture(scope='session')
+def steer_server():
+    "`steer serve` over the embedded model on 127.0.0.1 for the whole session: the API path of every builder runs against it"
+    from harness import start_server, stop_server
+    base, proc = start_server()
+    yield base
+    stop_server(proc)
