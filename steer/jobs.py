@@ -14,8 +14,8 @@ from .core import SteerError, atomic_path, checkpoint_interval, iso_now, read_js
 from .generate import Completion, Generator, LocalGenerator, Usage, model_price
 
 # %% auto #0
-__all__ = ['recover_jsonl', 'Checkpoint', 'Outcome', 'job_usage', 'usage_dict', 'JobSummary', 'check_output_file', 'run_job',
-           'Answer', 'generate_valid']
+__all__ = ['recover_jsonl', 'Checkpoint', 'Outcome', 'job_usage', 'usage_dict', 'JobSummary', 'append_rows', 'check_output_file',
+           'run_job', 'Answer', 'generate_valid']
 
 # %% ../nbs/04_jobs.ipynb #9b1f0a07
 def _complete_lines(data:bytes) -> list[tuple[int, bytes, int]]:
@@ -157,8 +157,8 @@ class JobSummary:
         return '\n'.join(lines)
 
 # %% ../nbs/04_jobs.ipynb #9b1f0a17
-def _append(path:Path, rows:Sequence[dict]) -> None:
-    "Append rows in one write, flushed and synced"
+def append_rows(path:str|Path, rows:Sequence[dict]) -> None:
+    "Append JSONL rows in one write, flushed and synced (a kill can cut only the last of them, which `recover_jsonl` repairs)"
     data = ''.join(json.dumps(r, ensure_ascii=False, default=str) + '\n' for r in rows).encode('utf-8')
     with open(path, 'ab') as f:
         f.write(data); f.flush(); os.fsync(f.fileno())
@@ -234,7 +234,7 @@ def run_job(output:str|Path, # the JSONL file the rows go to (resumed if it exis
                     batch += o.rows; written_keys.append(k)
                 if fresh and start == 0 and not batch and summary.failed:
                     raise SteerError(f"every item of the first chunk failed: {next(iter(summary.failed.values()))}")
-                if batch: _append(output, batch)
+                if batch: append_rows(output, batch)
                 before, ck.num_generated = ck.num_generated, ck.num_generated + len(batch) // rows_per_item
                 summary.written += len(batch) // rows_per_item
                 if ck.num_generated // interval > before // interval: ck.usage = usage_dict(usage); ck.save()

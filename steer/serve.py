@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_serve.ipynb #4581c2f4
 from __future__ import annotations
-import asyncio, json, queue, shutil, socket, tempfile, threading, time, uuid
+import asyncio, hmac, ipaddress, json, os, queue, re, shutil, socket, tempfile, threading, time, uuid
 from collections import deque
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -14,15 +14,17 @@ from typing import Any, Callable
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from .core import SteerError, inference_batch_size, parse_layers
+from .core import SteerError, atomic_path, inference_batch_size, parse_layers, read_json, write_json
 from .generate import LocalGenerator, Steering, Completion, chat_text, check_messages, BATCH_ENDPOINTS
+from .jobs import append_rows, recover_jsonl
 from .models import DEFAULT_MODEL, load_model, num_layers
 from .vectors import SteeringVector, load_vector
 
 # %% auto #0
-__all__ = ['UNSUPPORTED', 'BatchingEngine', 'VectorLibrary', 'APIError', 'Server', 'chat_response', 'text_response',
-           'stream_events', 'store_file', 'get_file', 'answer', 'run_server_batch', 'batch_object', 'create_app',
-           'free_port', 'BackgroundServer', 'serve']
+__all__ = ['UNSUPPORTED', 'MAX_N', 'FILE_ID', 'BATCH_ID', 'BATCH_RUNNING', 'Busy', 'BatchingEngine', 'VectorLibrary', 'APIError',
+           'Server', 'chat_response', 'text_response', 'stream_events', 'answer', 'batch_object', 'Store',
+           'run_server_batch', 'resume_batches', 'json_body', 'create_app', 'free_port', 'BackgroundServer',
+           'is_loopback', 'serve_api_key', 'serve']
 
 # %% ../nbs/03_serve.ipynb #b31d1d50
 @dataclass
@@ -36,23 +38,37 @@ class _Job:
     cancelled: threading.Event = field(default_factory=threading.Event)   # set when nobody wants the answer any more
     future: Future = field(default_factory=Future)
 
+class Busy(Exception):
+    "The engine holds as many rows as it may take: the request is refused (429) and the client retries"
+
 class BatchingEngine:
-    "One worker thread that owns the model and generates waiting requests together"
-    def __init__(self, generator:LocalGenerator, max_rows:int|None=None, wait:float=0.005):
+    "One worker thread that owns the model and generates waiting requests together; at most `max_pending` rows wait or run"
+    def __init__(self, generator:LocalGenerator, max_rows:int|None=None, wait:float=0.005, max_pending:int|None=None):
         self.generator, self.max_rows, self.wait = generator, max_rows or inference_batch_size(), wait
+        self.max_pending = max(max_pending or 8 * self.max_rows, self.max_rows)
         self.queue: queue.Queue = queue.Queue()
-        self.stats = {'requests': 0, 'runs': 0, 'rows': 0, 'largest_run': 0, 'cancelled_rows': 0}
+        self.pending, self._lock = 0, threading.Lock()
+        self.stats = {'requests': 0, 'runs': 0, 'rows': 0, 'largest_run': 0, 'cancelled_rows': 0, 'refused': 0}
         self.thread = threading.Thread(target=self._loop, name='steer-generate', daemon=True)
         self.thread.start()
 
     def submit(self, texts:list[str], limits:list[int], stops:list[list[str]], temperature:float=0.0, top_p:float=1.0,
                seed:int|None=None, steering:Steering|None=None, steering_key:Any=None, on_text:Callable|None=None,
-               cancelled:threading.Event|None=None) -> Future:
-        "Queue texts for generation; the future's result is one `Completion` per text; setting `cancelled` stops the job's rows"
+               cancelled:threading.Event|None=None, force:bool=False) -> Future:
+        "Queue texts; the future's result is one `Completion` per text. Past `max_pending` rows raise `Busy`, unless `force`"
+        with self._lock:
+            if not force and self.pending + len(texts) > self.max_pending:
+                self.stats['refused'] += 1
+                raise Busy(f"{self.pending} rows are waiting or running (at most {self.max_pending})")
+            self.pending += len(texts)
         job = _Job(list(texts), list(limits), [list(s) for s in stops], (temperature, top_p, seed, steering_key), steering, on_text,
                    cancelled or threading.Event())
+        job.future.add_done_callback(lambda f, n=len(texts): self._release(n))
         self.queue.put(job)
         return job.future
+
+    def _release(self, n:int):
+        with self._lock: self.pending -= n
 
     def close(self):
         "Stop the worker after the current batch"
@@ -160,12 +176,15 @@ class VectorLibrary:
 
 # %% ../nbs/03_serve.ipynb #37ecd828
 class APIError(Exception):
-    "An error answered in OpenAI's format"
-    def __init__(self, status:int, message:str, type:str='invalid_request_error', param:str|None=None, code:str|None=None):
+    "An error answered in OpenAI's format (with extra response headers, e.g. `Retry-After` on a 429)"
+    def __init__(self, status:int, message:str, type:str='invalid_request_error', param:str|None=None, code:str|None=None,
+                 headers:dict|None=None):
         super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.status, self.message, self.type, self.param, self.code, self.headers = status, message, type, param, code, headers or {}
 
     def body(self) -> dict: return {'error': {'message': self.message, 'type': self.type, 'param': self.param, 'code': self.code}}
+
+    def response(self) -> JSONResponse: return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 def _number(body:dict, name:str, default:float, lo:float, hi:float) -> float:
     value = body.get(name)
@@ -192,6 +211,7 @@ def _stops(body:dict) -> list[str]:
     return stop
 
 UNSUPPORTED = ('tools', 'functions', 'tool_choice', 'logprobs', 'top_logprobs', 'response_format', 'logit_bias', 'echo', 'best_of', 'suffix')
+MAX_N = 16   # choices per request, as OpenAI allows up to 128
 
 @dataclass
 class _Parsed:
@@ -210,14 +230,16 @@ class _Parsed:
 
 # %% ../nbs/03_serve.ipynb #539c8734
 class Server:
-    "State shared by the endpoints: model, batching engine, vectors, files, batches"
+    "State shared by the endpoints: model, batching engine, vectors, files and batches, limits, API key"
     def __init__(self, generator:LocalGenerator, model_name:str|None=None, default_vector:str|Path|None=None,
                  multiplier:float=1.0, layers:str|None=None, vectors_dir:str|Path|None=None, max_rows:int|None=None,
-                 test_faults:bool=False, files_dir:str|Path|None=None):
+                 test_faults:bool=False, files_dir:str|Path|None=None, api_key:str|None=None, max_pending:int|None=None,
+                 max_body_bytes:int=4 * 2**20, max_upload_bytes:int=200 * 2**20):
         self.generator = generator
         self.model_name = model_name or generator.model_name
         self.tokenizer = generator.tokenizer
         cfg = generator.model.config
+        self.context = getattr(cfg, 'max_position_embeddings', None) or 4096
         self.vectors = VectorLibrary(cfg.hidden_size, num_layers(generator.model), vectors_dir)
         self.default_steering = None
         if default_vector is not None:
@@ -225,19 +247,25 @@ class Server:
             spec = {'vector': name, 'multiplier': multiplier, **({'layers': layers} if layers else {})}
             self.default_steering = spec
             self.vectors.steering(spec)               # fail at start-up, not on the first request
-        self.engine = BatchingEngine(generator, max_rows)
+        self.store = Store(files_dir)
+        self.engine = BatchingEngine(generator, max_rows, max_pending=max_pending)
         self.adds_bos = bool(self.tokenizer.bos_token) and self.tokenizer('a')['input_ids'][:1] == [self.tokenizer.bos_token_id]
-        self.files_dir = Path(files_dir or tempfile.mkdtemp(prefix='steer-serve-'))
-        self.files: dict[str, dict] = {}
-        self.batches: dict[str, dict] = {}
+        self._key = api_key.encode() if api_key else None
+        self.max_body_bytes, self.max_upload_bytes = max_body_bytes, max_upload_bytes
         self.tasks: set[asyncio.Task] = set()
         self.test_faults, self.faults, self.injected = test_faults, deque(), 0
         self.created = int(time.time())
 
     def close(self):
-        "Stop the worker and delete stored files"
+        "Stop the worker; delete the stored files unless they live in the user's `files_dir`"
         self.engine.close()
-        shutil.rmtree(self.files_dir, ignore_errors=True)
+        self.store.close()
+
+    def authorized(self, header:str|None) -> bool:
+        "True when no key is set, or `header` is `Bearer <key>` (compared in constant time)"
+        if self._key is None: return True
+        scheme, _, token = (header or '').partition(' ')
+        return scheme.lower() == 'bearer' and hmac.compare_digest(token.strip().encode(), self._key)
 
     def check_model(self, body:dict):
         model = body.get('model')
@@ -251,8 +279,16 @@ class Server:
             if value in (None, False, 0, [], {}) or (name == 'best_of' and value == 1) or \
                (name == 'tool_choice' and value in ('none', 'auto')) or (name == 'response_format' and value == {'type': 'text'}): continue
             raise APIError(400, f"{name} is not supported by steer serve", param=name)
-        n = _integer(body, ('n',), 1, 1, 16)
-        limit = _integer(body, ('max_completion_tokens', 'max_tokens'), 256, 1, 4096)
+        n = _integer(body, ('n',), 1, 1, MAX_N)
+        if len(prompts) * n > self.engine.max_pending:
+            raise APIError(400, f"{len(prompts)} prompts x n={n} is more than the {self.engine.max_pending} texts this server takes at once", param='prompt')
+        limit = _integer(body, ('max_completion_tokens', 'max_tokens'), None, 1, self.context)
+        longest = max(len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)['input_ids'])
+        if limit is not None and longest + limit > self.context:
+            raise APIError(400, f"This model's maximum context length is {self.context} tokens; the prompt has {longest} and "
+                                f"max_tokens asks for {limit} more", param='max_tokens', code='context_length_exceeded')
+        if longest >= self.context: raise APIError(400, f"the prompt has {longest} tokens; this model's context is {self.context}", param='messages', code='context_length_exceeded')
+        limit = limit or min(256, self.context - longest)
         spec = body['steering'] if 'steering' in body else self.default_steering
         try: steering, key = self.vectors.steering(spec) if spec is not None else (None, None)
         except SteerError as e: raise APIError(400, str(e), param='steering') from None
@@ -262,8 +298,12 @@ class Server:
                        _number(body, 'top_p', 1.0, 1e-9, 1), _integer(body, ('seed',), None, -2**63, 2**63 - 1),
                        steering, key, bool(body.get('stream')), bool(stream_options.get('include_usage')), n)
 
-    def submit(self, p:_Parsed, on_text:Callable|None=None, cancelled:threading.Event|None=None) -> Future:
-        return self.engine.submit(p.texts, p.limits, p.stops, p.temperature, p.top_p, p.seed, p.steering, p.steering_key, on_text, cancelled)
+    def submit(self, p:_Parsed, on_text:Callable|None=None, cancelled:threading.Event|None=None, force:bool=False) -> Future:
+        "Queue a parsed request; a full engine is a 429 with `Retry-After` (unless `force`: batch rows wait instead)"
+        try: return self.engine.submit(p.texts, p.limits, p.stops, p.temperature, p.top_p, p.seed, p.steering, p.steering_key,
+                                       on_text, cancelled, force)
+        except Busy as e:
+            raise APIError(429, f"steer serve is busy ({e}); retry shortly", 'requests', code='rate_limit_exceeded', headers={'retry-after': '1'}) from None
 
     def chat_request(self, body:dict) -> _Parsed:
         "A validated `/v1/chat/completions` request"
@@ -314,12 +354,15 @@ def _chunk(rid:str, model:str, chat:bool, index:int|None=None, text:str|None=Non
     return f'data: {json.dumps(obj, ensure_ascii=False)}\n\n'
 
 # %% ../nbs/03_serve.ipynb #0b774d42
-async def stream_events(server:Server, p:_Parsed, rid:str, chat:bool):
-    "Server-sent events for a streamed request, as the batch produces its tokens"
+def stream_events(server:Server, p:_Parsed, rid:str, chat:bool):
+    "Queue a streamed request now (so a full engine refuses it before the response starts); return its server-sent events"
     loop, events, cancelled = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
     on_text = lambda i, delta, reason: loop.call_soon_threadsafe(events.put_nowait, (i, delta, reason))
     future = server.submit(p, on_text, cancelled)
     future.add_done_callback(lambda f: loop.call_soon_threadsafe(events.put_nowait, ('done', f, None)))
+    return _events(server, p, rid, chat, events, future, cancelled)
+
+async def _events(server:Server, p:_Parsed, rid:str, chat:bool, events:asyncio.Queue, future:Future, cancelled:threading.Event):
     try:
         async for event in _stream_chunks(server, p, rid, chat, events, future): yield event
     finally:   # the client hung up (the response was cancelled) before the rows finished: stop generating them
@@ -343,35 +386,74 @@ async def _stream_chunks(server:Server, p:_Parsed, rid:str, chat:bool, events:as
         yield _chunk(rid, model, chat, usage=_usage(future.result(), p.n))
     yield 'data: [DONE]\n\n'
 
+async def answer(server:Server, endpoint:str, body:dict, stream:bool=False, force:bool=False) -> dict|StreamingResponse:
+    "The response to a generation request to `endpoint`: a body, or (if asked and `stream`) a streamed response; raises `APIError`"
+    chat = endpoint == '/v1/chat/completions'
+    p = server.chat_request(body) if chat else server.completion_request(body)
+    rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    if p.stream and stream: return StreamingResponse(stream_events(server, p, rid, chat), media_type='text/event-stream')
+    outs = await asyncio.wrap_future(server.submit(p, force=force))
+    return (chat_response if chat else text_response)(rid, server.model_name, outs, p.n)
+
 # %% ../nbs/03_serve.ipynb #54987b48
+FILE_ID, BATCH_ID = re.compile(r'file-[0-9a-f]{24}'), re.compile(r'batch_[0-9a-f]{24}')
+BATCH_RUNNING = ('validating', 'in_progress', 'finalizing', 'cancelling')
+
 def _new_id(prefix:str) -> str: return f'{prefix}-{uuid.uuid4().hex[:24]}' if prefix != 'batch' else f'batch_{uuid.uuid4().hex[:24]}'
 
-def store_file(server:Server, filename:str, data:bytes, purpose:str) -> dict:
-    "Keep an uploaded or generated file; return its `file` object"
-    fid = _new_id('file')
-    (server.files_dir/fid).write_bytes(data)
-    obj = {'id': fid, 'object': 'file', 'bytes': len(data), 'created_at': int(time.time()), 'filename': filename,
-           'purpose': purpose, 'status': 'processed', 'expires_at': None, 'status_details': None}
-    server.files[fid] = obj
-    return obj
+def batch_object(batch:dict) -> dict:
+    "The public `batch` object (internal fields dropped)"
+    return {k: v for k, v in batch.items() if not k.startswith('_')}
 
-def get_file(server:Server, fid:str) -> dict:
-    if fid not in server.files: raise APIError(404, f"No such File object: {fid}", param='file_id')
-    return server.files[fid]
+class Store:
+    "Uploaded files and batches, kept in `folder` (a temporary folder unless the user names one, which then outlives the server)"
+    def __init__(self, folder:str|Path|None=None):
+        self.durable = folder is not None
+        self.folder = Path(folder).expanduser() if folder else Path(tempfile.mkdtemp(prefix='steer-serve-'))
+        if self.folder.exists() and not self.folder.is_dir(): raise SteerError(f"{self.folder}: files_dir exists and is not a folder")
+        for sub in ('files', 'batches'):
+            (self.folder/sub).mkdir(parents=True, exist_ok=True)
+            for tmp in (self.folder/sub).glob('.*.tmp'): tmp.unlink()     # left by a write a kill interrupted
+        self.files = {p.stem: read_json(p) for p in sorted((self.folder/'files').glob('*.json'))
+                      if FILE_ID.fullmatch(p.stem) and (self.folder/'files'/p.stem).exists()}
+        batches = [read_json(p) for p in (self.folder/'batches').glob('*.json') if BATCH_ID.fullmatch(p.stem)]
+        self.batches = {b['id']: b for b in sorted(batches, key=lambda b: b.get('created_at', 0))}
 
-async def answer(server:Server, endpoint:str, body:dict) -> dict:
-    "The response body for one non-streaming request to `endpoint` (raises `APIError`)"
-    body = {**body, 'stream': False}
-    if endpoint == '/v1/chat/completions':
-        p = server.chat_request(body)
-        return chat_response(f'chatcmpl-{uuid.uuid4().hex[:24]}', server.model_name, await asyncio.wrap_future(server.submit(p)), p.n)
-    p = server.completion_request(body)
-    return text_response(f'cmpl-{uuid.uuid4().hex[:24]}', server.model_name, await asyncio.wrap_future(server.submit(p)), p.n)
+    def file_path(self, fid:Any) -> Path:
+        "The stored data of file `fid` (404 for an unknown id, whatever it looks like)"
+        if not isinstance(fid, str) or not FILE_ID.fullmatch(fid) or fid not in self.files:
+            raise APIError(404, f"No such File object: {str(fid)[:64]}", param='file_id')
+        return self.folder/'files'/fid
+
+    def add_file(self, filename:str, data:bytes, purpose:str) -> dict:
+        "Keep an uploaded or generated file; return its `file` object"
+        fid = _new_id('file')
+        with atomic_path(self.folder/'files'/fid) as tmp: tmp.write_bytes(data)
+        obj = {'id': fid, 'object': 'file', 'bytes': len(data), 'created_at': int(time.time()), 'filename': str(filename)[:255],
+               'purpose': purpose, 'status': 'processed', 'expires_at': None, 'status_details': None}
+        write_json(self.folder/'files'/f'{fid}.json', obj)
+        self.files[fid] = obj
+        return obj
+
+    def delete_file(self, fid:str) -> None:
+        path = self.file_path(fid)
+        del self.files[fid]
+        path.with_name(f'{fid}.json').unlink(missing_ok=True); path.unlink(missing_ok=True)
+
+    def save_batch(self, batch:dict) -> None:
+        "Record a batch's state (atomically)"
+        self.batches[batch['id']] = batch
+        write_json(self.folder/'batches'/f"{batch['id']}.json", batch_object(batch))
+
+    def results_path(self, bid:str) -> Path: return self.folder/'batches'/f'{bid}.results.jsonl'
+
+    def close(self):
+        if not self.durable: shutil.rmtree(self.folder, ignore_errors=True)
 
 def _batch_lines(data:bytes, endpoint:str) -> list[dict]:
     "The requests of a batch input file; a bad line raises `APIError` naming it"
     rows = []
-    for lineno, line in enumerate(data.decode('utf-8').splitlines(), 1):
+    for lineno, line in enumerate(data.decode('utf-8', errors='replace').splitlines(), 1):
         if not line.strip(): continue
         try: row = json.loads(line)
         except json.JSONDecodeError: raise APIError(400, f"line {lineno}: not valid JSON", code='invalid_json_line') from None
@@ -385,178 +467,200 @@ def _batch_lines(data:bytes, endpoint:str) -> list[dict]:
     if not rows: raise APIError(400, "the input file holds no requests", code='empty_file')
     return rows
 
-async def run_server_batch(server:Server, batch:dict):
-    "Process a batch: validate its file, answer every request, store output and error files"
-    now = lambda: int(time.time())
-    try: rows = _batch_lines((server.files_dir/batch['input_file_id']).read_bytes(), batch['endpoint'])
-    except APIError as e:
-        batch.update(status='failed', failed_at=now(), errors={'object': 'list', 'data': [{'code': e.code, 'message': e.message, 'param': None, 'line': None}]})
-        return
-    batch.update(status='in_progress', in_progress_at=now(), request_counts={'total': len(rows), 'completed': 0, 'failed': 0})
-    async def one(row):
-        rid = f'req_{uuid.uuid4().hex[:24]}'
-        try: status, body = 200, await answer(server, batch['endpoint'], row['body'])
-        except APIError as e: status, body = e.status, e.body()
-        except Exception as e: status, body = 500, APIError(500, str(e), 'server_error').body()
-        batch['request_counts']['completed' if status == 200 else 'failed'] += 1
-        return {'id': f'batch_req_{uuid.uuid4().hex[:24]}', 'custom_id': row['custom_id'],
-                'response': {'status_code': status, 'request_id': rid, 'body': body}, 'error': None}
-    tasks = [asyncio.ensure_future(one(r)) for r in rows]
-    batch['_tasks'] = tasks
-    done = await asyncio.gather(*tasks, return_exceptions=True)
-    results = [r for r in done if isinstance(r, dict)]
-    batch.update(status='finalizing', finalizing_at=now())
+# %% ../nbs/03_serve.ipynb #a1b2c303
+def _batch_failed(server:Server, batch:dict, code:str, message:str):
+    batch.update(status='failed', failed_at=int(time.time()), errors={'object': 'list', 'data': [{'code': code, 'message': message, 'param': None, 'line': None}]})
+    server.store.save_batch(batch)
+
+async def _answer_row(server:Server, endpoint:str, row:dict) -> dict:
+    "One batch request answered: its result line (errors become their status and body)"
+    rid = f'req_{uuid.uuid4().hex[:24]}'
+    try: status, body = 200, await answer(server, endpoint, {**row['body'], 'stream': False}, force=True)
+    except APIError as e: status, body = e.status, e.body()
+    except Exception as e: status, body = 500, APIError(500, str(e), 'server_error').body()
+    return {'id': f'batch_req_{uuid.uuid4().hex[:24]}', 'custom_id': row['custom_id'],
+            'response': {'status_code': status, 'request_id': rid, 'body': body}, 'error': None}
+
+def _finalize_batch(server:Server, batch:dict, rows:list[dict], done:dict[str, dict]):
+    "Write the output and error files (in input order) and close the batch"
+    now, store = int(time.time()), server.store
+    batch.update(status='finalizing', finalizing_at=now); store.save_batch(batch)
+    results = [done[r['custom_id']] for r in rows if r['custom_id'] in done]
+    dump = lambda rs: ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rs).encode()
     ok = [r for r in results if r['response']['status_code'] == 200]
     bad = [r for r in results if r['response']['status_code'] != 200]
-    dump = lambda rs: ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rs).encode()
-    if ok: batch['output_file_id'] = store_file(server, f"{batch['id']}_output.jsonl", dump(ok), 'batch_output')['id']
-    if bad: batch['error_file_id'] = store_file(server, f"{batch['id']}_error.jsonl", dump(bad), 'batch_output')['id']
-    if batch['status'] == 'cancelling' or batch.get('cancelling_at'): batch.update(status='cancelled', cancelled_at=now())
-    else: batch.update(status='completed', completed_at=now())
+    if ok: batch['output_file_id'] = store.add_file(f"{batch['id']}_output.jsonl", dump(ok), 'batch_output')['id']
+    if bad: batch['error_file_id'] = store.add_file(f"{batch['id']}_error.jsonl", dump(bad), 'batch_output')['id']
+    if batch.get('cancelling_at'): batch.update(status='cancelled', cancelled_at=int(time.time()))
+    else: batch.update(status='completed', completed_at=int(time.time()))
+    store.save_batch(batch)
 
-def batch_object(batch:dict) -> dict:
-    "The public `batch` object (internal fields dropped)"
-    return {k: v for k, v in batch.items() if not k.startswith('_')}
+async def run_server_batch(server:Server, batch:dict):
+    "Process a batch, or finish one a killed server left: answer each request not yet in its results file, then finalize"
+    store = server.store
+    try: rows = _batch_lines(store.file_path(batch['input_file_id']).read_bytes(), batch['endpoint'])
+    except APIError as e: return _batch_failed(server, batch, e.code or 'invalid_file', e.message)
+    try:
+        results = store.results_path(batch['id'])
+        done = {r['custom_id']: r for r in recover_jsonl(results, key=lambda r: r['custom_id'])[0]}
+        counts = lambda: {'total': len(rows), 'completed': sum(r['response']['status_code'] == 200 for r in done.values()),
+                          'failed': sum(r['response']['status_code'] != 200 for r in done.values())}
+        if batch['status'] == 'validating': batch.update(status='in_progress', in_progress_at=int(time.time()))
+        batch['request_counts'] = counts(); store.save_batch(batch)
+        room = asyncio.Semaphore(server.engine.max_rows)     # a few rows in the engine at a time: live requests keep their turn
+        async def one(row):
+            async with room: result = await _answer_row(server, batch['endpoint'], row)
+            append_rows(results, [result])
+            done[row['custom_id']] = result; batch['request_counts'] = counts(); store.save_batch(batch)
+        todo = [r for r in rows if r['custom_id'] not in done]
+        if not batch.get('cancelling_at'):
+            batch['_tasks'] = [asyncio.ensure_future(one(r)) for r in todo]
+            await asyncio.gather(*batch['_tasks'], return_exceptions=True)
+        _finalize_batch(server, batch, rows, done)
+    except Exception as e:   # never leave a batch looking alive when it cannot finish
+        _batch_failed(server, batch, 'server_error', f'{type(e).__name__}: {e}')
+
+def resume_batches(server:Server) -> list[dict]:
+    "Batches a previous server left running (it was killed): the ones to finish now"
+    return [b for b in server.store.batches.values() if b.get('status') in BATCH_RUNNING]
 
 # %% ../nbs/03_serve.ipynb #2bd95e3e
-def create_app(server:Server):
-    "The FastAPI app serving `server`: OpenAI-compatible routes plus `/stats` and, if enabled, `/_test/faults`"
-    @asynccontextmanager
-    async def lifespan(app):
-        yield
-        for t in list(server.tasks): t.cancel()
+def _guard(server:Server):
+    "Middleware: the API key on every route (401), then a Content-Length within the body limit (400)"
+    async def guard(request:Request, call_next):
+        if not server.authorized(request.headers.get('authorization')):
+            return APIError(401, "missing or incorrect API key: send 'Authorization: Bearer <key>'", code='invalid_api_key').response()
+        if request.method in ('POST', 'PUT', 'PATCH'):
+            limit = server.max_upload_bytes if request.url.path == '/v1/files' else server.max_body_bytes
+            length = request.headers.get('content-length')
+            if length is None or not length.isdigit():
+                return APIError(400, "the request needs a Content-Length header", code='length_required').response()
+            if int(length) > limit:
+                return APIError(400, f"the request body is {int(length)} bytes; this server accepts at most {limit}", code='body_too_large').response()
+        return await call_next(request)
+    return guard
 
-    app = FastAPI(title='steer serve', lifespan=lifespan)
-    app.state.server = server
-
-    @app.exception_handler(APIError)
-    async def api_error(request, e:APIError): return JSONResponse(e.body(), status_code=e.status)
-
-    @app.exception_handler(SteerError)
-    async def steer_error(request, e:SteerError): return JSONResponse(APIError(400, str(e)).body(), status_code=400)
-
-    @app.exception_handler(Exception)
-    async def server_error(request, e:Exception):
-        return JSONResponse(APIError(500, f'{type(e).__name__}: {e}', 'server_error').body(), status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request, e):
-        return JSONResponse(APIError(400, f'invalid request: {e.errors()[0].get("msg")}').body(), status_code=400)
-
-    @app.middleware('http')
+def _faults(server:Server):
+    "Middleware for tests: the next injected faults answer /v1 requests instead of the routes"
     async def inject_faults(request:Request, call_next):
         if server.faults and request.url.path.startswith('/v1/'):
             status, retry_after_ms = server.faults.popleft()
             server.injected += 1
             headers = {'retry-after-ms': str(retry_after_ms)} if retry_after_ms is not None else {}
             kind = 'rate_limit_exceeded' if status == 429 else 'server_error'
-            return JSONResponse(APIError(status, f'injected {status} for testing', kind).body(), status_code=status, headers=headers)
+            return APIError(status, f'injected {status} for testing', kind, headers=headers).response()
         return await call_next(request)
+    return inject_faults
 
-    async def json_body(request:Request) -> dict:
-        try: body = await request.json()
-        except Exception: raise APIError(400, "the request body is not valid JSON") from None
-        if not isinstance(body, dict): raise APIError(400, "the request body must be a JSON object")
-        return body
+async def json_body(request:Request) -> dict:
+    "The request's JSON object (400 otherwise)"
+    try: body = await request.json()
+    except Exception: raise APIError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict): raise APIError(400, "the request body must be a JSON object")
+    return body
 
+def _error_handlers(app:FastAPI):
+    "Every error in OpenAI's shape"
+    async def api_error(request, e:APIError): return e.response()
+    async def steer_error(request, e:SteerError): return APIError(400, str(e)).response()
+    async def server_error(request, e:Exception): return APIError(500, f'{type(e).__name__}: {e}', 'server_error').response()
+    async def validation_error(request, e): return APIError(400, f'invalid request: {e.errors()[0].get("msg")}').response()
+    app.add_exception_handler(APIError, api_error)
+    app.add_exception_handler(SteerError, steer_error)
+    app.add_exception_handler(Exception, server_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+# %% ../nbs/03_serve.ipynb #a1b2c304
+def _model_routes(app:FastAPI, server:Server):
+    def model_object() -> dict:
+        return {'id': server.model_name, 'object': 'model', 'created': server.created, 'owned_by': 'steer', 'steering_vectors': server.vectors.names()}
     @app.get('/v1/models')
-    async def models():
-        return {'object': 'list', 'data': [{'id': server.model_name, 'object': 'model', 'created': server.created, 'owned_by': 'steer',
-                                            'steering_vectors': server.vectors.names()}]}
-
+    async def models(): return {'object': 'list', 'data': [model_object()]}
     @app.get('/v1/models/{model_id:path}')
-    async def model(model_id:str):
-        server.check_model({'model': model_id})
-        return (await models())['data'][0]
-
-    async def generation(request:Request, chat:bool):
-        body = await json_body(request)
-        p = server.chat_request(body) if chat else server.completion_request(body)
-        rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
-        if p.stream: return StreamingResponse(stream_events(server, p, rid, chat), media_type='text/event-stream')
-        outs = await asyncio.wrap_future(server.submit(p))
-        return (chat_response if chat else text_response)(rid, server.model_name, outs, p.n)
-
+    async def model(model_id:str): server.check_model({'model': model_id}); return model_object()
     @app.post('/v1/chat/completions')
-    async def chat_completions(request:Request): return await generation(request, True)
-
+    async def chat_completions(request:Request): return await answer(server, '/v1/chat/completions', await json_body(request), stream=True)
     @app.post('/v1/completions')
-    async def completions(request:Request): return await generation(request, False)
+    async def completions(request:Request): return await answer(server, '/v1/completions', await json_body(request), stream=True)
+    @app.get('/stats')
+    async def stats(): return {**server.engine.stats, 'pending_rows': server.engine.pending, 'max_pending_rows': server.engine.max_pending,
+                               'model': server.model_name}
 
+def _file_routes(app:FastAPI, server:Server):
+    store = server.store
     @app.post('/v1/files')
-    async def upload(file:UploadFile=File(...), purpose:str=Form(...)):
-        return store_file(server, file.filename or 'upload.jsonl', await file.read(), purpose)
-
+    async def upload(file:UploadFile=File(...), purpose:str=Form(...)): return store.add_file(file.filename or 'upload.jsonl', await file.read(), purpose)
     @app.get('/v1/files')
-    async def list_files(): return {'object': 'list', 'data': list(server.files.values()), 'has_more': False}
-
+    async def list_files(): return {'object': 'list', 'data': list(store.files.values()), 'has_more': False}
     @app.get('/v1/files/{fid}')
-    async def retrieve_file(fid:str): return get_file(server, fid)
-
+    async def retrieve_file(fid:str): store.file_path(fid); return store.files[fid]
     @app.get('/v1/files/{fid}/content')
-    async def file_content(fid:str):
-        get_file(server, fid)
-        return Response((server.files_dir/fid).read_bytes(), media_type='application/octet-stream')
-
+    async def file_content(fid:str): return Response(store.file_path(fid).read_bytes(), media_type='application/octet-stream')
     @app.delete('/v1/files/{fid}')
-    async def delete_file(fid:str):
-        get_file(server, fid)
-        del server.files[fid]; (server.files_dir/fid).unlink(missing_ok=True)
-        return {'id': fid, 'object': 'file', 'deleted': True}
+    async def delete_file(fid:str): store.delete_file(fid); return {'id': fid, 'object': 'file', 'deleted': True}
 
+# %% ../nbs/03_serve.ipynb #a1b2c305
+def _start_batch(server:Server, batch:dict):
+    task = asyncio.create_task(run_server_batch(server, batch))
+    server.tasks.add(task); task.add_done_callback(server.tasks.discard)
+
+def _batch_routes(app:FastAPI, server:Server):
+    store = server.store
+    def get_batch(bid:str) -> dict:
+        if not BATCH_ID.fullmatch(bid) or bid not in store.batches: raise APIError(404, f"No such Batch object: {bid[:64]}", param='batch_id')
+        return store.batches[bid]
     @app.post('/v1/batches')
     async def create_batch(request:Request):
         body = await json_body(request)
-        get_file(server, body.get('input_file_id'))
-        if body.get('endpoint') not in BATCH_ENDPOINTS:
-            raise APIError(400, f"endpoint must be one of {', '.join(BATCH_ENDPOINTS)}", param='endpoint')
+        store.file_path(body.get('input_file_id'))
+        if body.get('endpoint') not in BATCH_ENDPOINTS: raise APIError(400, f"endpoint must be one of {', '.join(BATCH_ENDPOINTS)}", param='endpoint')
         now = int(time.time())
         batch = {'id': _new_id('batch'), 'object': 'batch', 'endpoint': body['endpoint'], 'errors': None,
                  'input_file_id': body['input_file_id'], 'completion_window': body.get('completion_window', '24h'),
                  'status': 'validating', 'output_file_id': None, 'error_file_id': None, 'created_at': now,
                  'expires_at': now + 86400, 'request_counts': {'total': 0, 'completed': 0, 'failed': 0},
                  'metadata': body.get('metadata'), 'model': server.model_name}
-        server.batches[batch['id']] = batch
-        task = asyncio.create_task(run_server_batch(server, batch))
-        server.tasks.add(task); task.add_done_callback(server.tasks.discard)
+        store.save_batch(batch); _start_batch(server, batch)
         return batch_object(batch)
-
-    def get_batch(bid:str) -> dict:
-        if bid not in server.batches: raise APIError(404, f"No such Batch object: {bid}", param='batch_id')
-        return server.batches[bid]
-
     @app.get('/v1/batches')
-    async def list_batches():
-        return {'object': 'list', 'data': [batch_object(b) for b in reversed(server.batches.values())], 'has_more': False}
-
+    async def list_batches(): return {'object': 'list', 'data': [batch_object(b) for b in reversed(store.batches.values())], 'has_more': False}
     @app.get('/v1/batches/{bid}')
     async def retrieve_batch(bid:str): return batch_object(get_batch(bid))
-
     @app.post('/v1/batches/{bid}/cancel')
     async def cancel_batch(bid:str):
         batch = get_batch(bid)
         if batch['status'] in ('validating', 'in_progress'):
-            batch.update(status='cancelling', cancelling_at=int(time.time()))
+            batch.update(status='cancelling', cancelling_at=int(time.time())); store.save_batch(batch)
             for t in batch.get('_tasks', []): t.cancel()
         return batch_object(batch)
 
-    @app.get('/stats')
-    async def stats(): return {**server.engine.stats, 'model': server.model_name}
+def _fault_routes(app:FastAPI, server:Server):
+    @app.post('/_test/faults')
+    async def set_faults(request:Request):
+        body = await json_body(request)
+        status, count = body.get('status', 500), body.get('count', 1)
+        if status not in (408, 429, 500, 502, 503, 504) or not isinstance(count, int) or count < 0:
+            raise APIError(400, "status must be 408, 429 or 5xx and count a non-negative integer")
+        server.faults.clear()
+        server.faults.extend([(status, body.get('retry_after_ms'))] * count)
+        return {'pending': len(server.faults), 'injected': server.injected}
+    @app.get('/_test/faults')
+    async def get_faults(): return {'pending': len(server.faults), 'injected': server.injected}
 
-    if server.test_faults:
-        @app.post('/_test/faults')
-        async def set_faults(request:Request):
-            body = await json_body(request)
-            status, count = body.get('status', 500), body.get('count', 1)
-            if status not in (408, 429, 500, 502, 503, 504) or not isinstance(count, int) or count < 0:
-                raise APIError(400, "status must be 408, 429 or 5xx and count a non-negative integer")
-            server.faults.clear()
-            server.faults.extend([(status, body.get('retry_after_ms'))] * count)
-            return {'pending': len(server.faults), 'injected': server.injected}
-
-        @app.get('/_test/faults')
-        async def get_faults(): return {'pending': len(server.faults), 'injected': server.injected}
-
+# %% ../nbs/03_serve.ipynb #a1b2c306
+def create_app(server:Server) -> FastAPI:
+    "The FastAPI app serving `server`: OpenAI-compatible routes, `/stats` and, if enabled, `/_test/faults`"
+    @asynccontextmanager
+    async def lifespan(app):
+        for batch in resume_batches(server): _start_batch(server, batch)     # a killed server's unfinished batches
+        yield
+        for t in list(server.tasks): t.cancel()
+    app = FastAPI(title='steer serve', lifespan=lifespan)
+    app.state.server = server
+    _error_handlers(app)
+    app.middleware('http')(_faults(server))
+    app.middleware('http')(_guard(server))          # added last, so it runs first
+    for routes in (_model_routes, _file_routes, _batch_routes) + ((_fault_routes,) if server.test_faults else ()): routes(app, server)
     return app
 
 # %% ../nbs/03_serve.ipynb #152809a7
@@ -587,27 +691,52 @@ class BackgroundServer:
     def __exit__(self, *exc):
         self.server.should_exit = True; self.thread.join(timeout=10)
 
+def is_loopback(host:str) -> bool:
+    "True for an interface only this machine reaches (localhost, 127.x, ::1)"
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
+def serve_api_key(api_key:str|None, host:str, allow_unauthenticated:bool) -> str|None:
+    "The key the server requires (flag, else STEER_SERVE_API_KEY); serving beyond this machine without one is refused"
+    key = api_key or os.environ.get('STEER_SERVE_API_KEY') or None
+    if key is None and not is_loopback(host) and not allow_unauthenticated:
+        raise SteerError(f"refusing to serve on {host} without an API key: set STEER_SERVE_API_KEY (or --api-key), "
+                         "or pass --allow-unauthenticated to expose the model to anyone who can reach this port")
+    return key
+
+# %% ../nbs/03_serve.ipynb #a1b2c308
 def serve(model:str=DEFAULT_MODEL,  # embedded name, Hub id, local folder or .gguf file
           vector:str=None,  # steering vector (.safetensors) applied to every request that brings no `steering` field
           multiplier:float=1.0,  # multiplier for --vector
           layers:str=None,  # layers of --vector to steer: 'all', '10,12' or '-1' (default: all of the vector's layers)
           vectors_dir:str=None,  # folder of .safetensors vectors that requests may name in their `steering` field
-          host:str='127.0.0.1',  # interface to listen on (anything but localhost exposes the model to the network)
+          host:str='127.0.0.1',  # interface to listen on (anything but loopback needs an API key or --allow-unauthenticated)
           port:int=8000,  # port to listen on
           batch_size:int=None,  # most texts generated together (default: STEER_INFERENCE_BATCH_SIZE, 16)
+          api_key:str=None,  # require 'Authorization: Bearer <key>' (better: STEER_SERVE_API_KEY, which `ps` does not show)
+          allow_unauthenticated:bool=False,  # serve on a non-loopback host without an API key
+          files_dir:str=None,  # keep uploaded files and batches here across restarts (default: a temporary folder)
+          max_queue:int=None,  # most texts waiting or running before requests get 429 (default: 8 batches)
+          max_body_mb:float=4.0,  # largest JSON request body, MB
+          max_upload_mb:float=200.0,  # largest uploaded file, MB
           test_faults:bool=False,  # enable POST /_test/faults, which makes the next N requests fail (for retry tests)
          ):
     "Serve a local, optionally steered model through an OpenAI-compatible API"
     import uvicorn
+    key = serve_api_key(api_key, host, allow_unauthenticated)
     if vector is not None and not Path(vector).with_suffix('.safetensors').is_file():
         raise SteerError(f"{vector}: no such vector file")
     if vectors_dir is not None and not Path(vectors_dir).is_dir(): raise SteerError(f"{vectors_dir}: no such vectors folder")
+    if files_dir is not None and Path(files_dir).exists() and not Path(files_dir).is_dir(): raise SteerError(f"{files_dir}: files_dir is not a folder")
+    if max_queue is not None and max_queue < 1: raise SteerError(f"max_queue must be at least 1, got {max_queue}")
     start = time.time()
     m, tok = load_model(model)
     server = Server(LocalGenerator(m, tok, batch_size=batch_size), model, vector, multiplier, layers, vectors_dir,
-                    batch_size, test_faults)
+                    batch_size, test_faults, files_dir, key, max_queue, int(max_body_mb * 2**20), int(max_upload_mb * 2**20))
     app = create_app(server)
     print(f"steer serve: {model} on http://{host}:{port}/v1 (loaded in {time.time() - start:.1f}s"
-          f"{', steered by ' + Path(vector).stem + f' x {multiplier}' if vector else ''}); Ctrl-C stops", flush=True)
+          f"{', steered by ' + Path(vector).stem + f' x {multiplier}' if vector else ''}"
+          f"{', API key required' if key else ''}{', files in ' + str(files_dir) if files_dir else ''}); Ctrl-C stops", flush=True)
     try: uvicorn.run(app, host=host, port=port, log_level='warning')
     finally: server.close()

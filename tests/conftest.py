@@ -22,9 +22,13 @@ def smollm():
     return load_model()
 
 @pytest.fixture(scope='session')
-def steer_server():
-    "`steer serve` over the embedded model on 127.0.0.1 for the whole session: the API path of every builder runs against it"
+def steer_server(tmp_path_factory):
+    "`steer serve` over the embedded model on 127.0.0.1 for the whole session (vector `random10` in its folder): API paths run against it"
+    import torch
     from harness import start_server, stop_server
-    base, proc = start_server()
+    from steer.vectors import SteeringVector, save_vector
+    folder = tmp_path_factory.mktemp('served-vectors')
+    save_vector(SteeringVector({10: torch.randn(576, generator=torch.Generator().manual_seed(0)) * 20 / 24}), folder/'random10', pickle_copy=False)
+    base, proc = start_server('--vectors-dir', str(folder))
     yield base
     stop_server(proc)

@@ -79,7 +79,7 @@ def start_server(*args, env=None, timeout:float=120):
     base, start = f'http://127.0.0.1:{port}', time.time()
     while True:
         try:
-            if httpx.get(f'{base}/v1/models', timeout=1).status_code == 200: return base, p
+            if httpx.get(f'{base}/v1/models', timeout=1).status_code in (200, 401): return base, p   # 401: up, and keyed
         except httpx.HTTPError: pass
         if p.proc.poll() is not None: raise AssertionError(f'steer serve exited:\n{p.output}')
         if time.time() - start > timeout: p.kill9(); raise AssertionError(f'steer serve did not answer within {timeout}s')
