@@ -4,17 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #3b44d442
 from __future__ import annotations
-import importlib.util, json, os, subprocess, tempfile
+import importlib.util, json, os, shutil, subprocess, tempfile
 from contextlib import contextmanager
-
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 # %% auto #0
 __all__ = ['SteerError', 'inference_batch_size', 'checkpoint_interval', 'cache_dir', 'in_test', 'atomic_path', 'write_json',
-           'write_jsonl', 'read_jsonl', 'read_json', 'timestamp', 'iso_now', 'parse_layers', 'layers_label', 'git_sha',
-           'project_root', 'data_dir']
+           'write_jsonl', 'staging_folder', 'remove_stale_temporaries', 'read_jsonl', 'read_json', 'timestamp',
+           'iso_now', 'parse_layers', 'layers_label', 'git_sha', 'project_root', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #a6fcdac2
 class SteerError(ValueError):
@@ -49,12 +48,14 @@ def in_test() -> bool:
     return bool(os.environ.get('IN_TEST'))
 
 # %% ../nbs/00_core.ipynb #959c506b
+def _temporary_prefix(name:str) -> str: return f'.{name}.{os.getpid()}.'   # the owner's pid: stale ones can be told apart
+
 @contextmanager
 def atomic_path(path:str|Path) -> Iterator[Path]:
     "Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix='.tmp', dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -74,6 +75,30 @@ def write_jsonl(path:str|Path, rows:Iterable[dict]) -> Path:
         with open(tmp, 'w', encoding='utf-8') as f:
             for row in rows: f.write(json.dumps(row, ensure_ascii=False, default=str) + '\n')
     return Path(path)
+
+@contextmanager
+def staging_folder(folder:str|Path, name:str='staging') -> Iterator[Path]:
+    "A hidden temporary folder inside `folder` for files that must appear together; removed however the block ends"
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_temporary_prefix(name), suffix='.tmp', dir=folder))
+    try: yield staging
+    finally: shutil.rmtree(staging, ignore_errors=True)
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def remove_stale_temporaries(folder:str|Path) -> int:
+    "Delete the temporary files and folders a killed steer process left in `folder` (its pid is gone); how many"
+    removed = 0
+    for tmp in Path(folder).glob('.*.tmp'):
+        pid = tmp.name.removesuffix('.tmp').split('.')[-2:-1]
+        if not pid or not pid[0].isdigit() or _alive(int(pid[0])): continue
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 # %% ../nbs/00_core.ipynb #1b59396e
 def read_jsonl(path:str|Path) -> list[dict]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from tqdm.auto import tqdm
-from .core import SteerError, atomic_path, checkpoint_interval, iso_now, read_json, write_json
+from .core import SteerError, atomic_path, checkpoint_interval, iso_now, read_json, remove_stale_temporaries, write_json
 from .generate import Completion, Generator, LocalGenerator, Usage, model_price
 
 # %% auto #0
@@ -173,11 +173,6 @@ def check_output_file(path:str|Path) -> Path:
             break
     return path
 
-def _remove_stale_temporaries(path:Path) -> None:
-    "Temporary files a killed atomic write left beside `path`'s checkpoint and summary"
-    for sidecar in (path.with_suffix('.checkpoint.json'), path.with_suffix('.summary.json')):
-        for tmp in sidecar.parent.glob(f'.{sidecar.name}.*.tmp'): tmp.unlink(missing_ok=True)
-
 def _check_config(ck:Checkpoint, config:dict) -> None:
     if ck.config != config:
         diff = sorted(k for k in set(ck.config) | set(config) if ck.config.get(k) != config.get(k))
@@ -200,7 +195,7 @@ def run_job(output:str|Path, # the JSONL file the rows go to (resumed if it exis
     output = check_output_file(output)
     config, interval = _jsonable(config or {}), interval or checkpoint_interval()
     if chunk_size < 1: raise SteerError(f"chunk_size must be at least 1, got {chunk_size}")
-    _remove_stale_temporaries(output)
+    if output.parent.is_dir(): remove_stale_temporaries(output.parent)   # a killed run's half-written checkpoint
     ck = Checkpoint.load(output)
     if ck is not None: _check_config(ck, config)
     elif output.exists() and output.stat().st_size: raise SteerError(f"{output} exists without a checkpoint; it was not written by this job (move it away)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, json, os, re, shutil, tempfile, time
 from pathlib import Path
 from typing import Sequence
-from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now
+from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now, remove_stale_temporaries, staging_folder
 from .models import load_model, num_layers
 from .vectors import SteeringVector, save_vector, vector_stem
 from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
@@ -118,13 +118,12 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
                         num_pairs_in_file=len(pairs), split=split, layers_spec=str(layers),
                         dtype=str(lm.dtype).removeprefix('torch.'), device=str(lm.device))
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)                                  # what a killed run left
     stem = _free_stem(out, vector_stem(label, model, layer_list, n_layers))
-    staging = Path(tempfile.mkdtemp(prefix='.train-', dir=out))   # all three files are written, then moved in together
-    try:
-        paths = {}
-        for kind, staged in save_vector(vec, staging/stem.name).items():
-            os.replace(staged, out/staged.name); paths[kind] = str(out/staged.name)
-    finally: shutil.rmtree(staging, ignore_errors=True)
+    with staging_folder(out, 'train') as staging:                  # all three files are written, then moved in together
+        staged = save_vector(vec, staging/stem.name)
+        paths = {kind: str(out/staged[kind].name) for kind in staged}
+        for kind in sorted(staged, key=lambda k: k == 'json'): os.replace(staged[kind], paths[kind])   # the json, the record, last
     m = vec.metadata
     print(f"extracted in {m.get('extraction_seconds', 0):.1f}s ({m.get('tokens_processed', '?')} tokens, peak +{m.get('peak_memory_mb', '?')} MB)")
     for p in paths.values(): print(p)
