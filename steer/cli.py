@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #b0c699bc
 from __future__ import annotations
-import importlib, inspect, re, sys
+import importlib, inspect, os, re, sys
 from fastcore.script import anno_parser
 from .core import SteerError
 
@@ -60,6 +60,7 @@ def _underscored(arg:str) -> str:
 
 def run_command(name:str, argv:list[str]):
     "Parse `argv` with the function's docments and call it"
+    typed = {_underscored(a): a for a in argv if a.startswith('--')}    # to quote options back as the user wrote them
     argv = [_underscored(a) for a in argv]
     func = command_function(name)
     func = getattr(func, '__wrapped__', func)
@@ -69,6 +70,10 @@ def run_command(name:str, argv:list[str]):
     parser = anno_parser(func, prog=f'steer {name}')
     # '-1,-2,-3' (layers) and '-4,0,4' (multipliers) are values, not options (argparse only knows '-4' and '-.5')
     parser._negative_number_matcher = re.compile(r'^-\d[\d.,-]*$|^-\.\d+$')
+    def one_line(message:str):
+        for underscored, written in typed.items(): message = message.replace(underscored, written)
+        raise SteerError(f"{message} (see 'steer {name} --help')")
+    parser.error = one_line   # argparse would print its usage block first: one line is enough
     args = vars(parser.parse_args(argv))
     args.pop('pdb', None); args.pop('xtra', None)
     return func(**args)
@@ -85,5 +90,10 @@ def main(argv:list[str]|None=None) -> int:
         run_command(name, rest)
     except SteerError as e:
         print(f'steer {name}: error: {e}', file=sys.stderr)
+        raise SystemExit(2)
+    except OSError as e:   # the file system said no (read-only, full, permissions): one line, not a traceback
+        if os.environ.get('STEER_TRACEBACK'): raise
+        where = f'{e.filename}: ' if e.filename else ''
+        print(f'steer {name}: error: {where}{e.strerror or e} (set STEER_TRACEBACK=1 for the traceback)', file=sys.stderr)
         raise SystemExit(2)
     return 0

@@ -12,8 +12,8 @@ from typing import Any, Iterable, Iterator
 
 # %% auto #0
 __all__ = ['SteerError', 'inference_batch_size', 'checkpoint_interval', 'cache_dir', 'in_test', 'atomic_path', 'write_json',
-           'write_jsonl', 'staging_folder', 'remove_stale_temporaries', 'read_jsonl', 'read_json', 'timestamp',
-           'iso_now', 'parse_layers', 'layers_label', 'git_sha', 'project_root', 'data_dir']
+           'write_jsonl', 'staging_folder', 'remove_stale_temporaries', 'check_writable_folder', 'read_jsonl',
+           'read_json', 'timestamp', 'iso_now', 'parse_layers', 'layers_label', 'git_sha', 'project_root', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #a6fcdac2
 class SteerError(ValueError):
@@ -99,6 +99,17 @@ def remove_stale_temporaries(folder:str|Path) -> int:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         removed += 1
     return removed
+
+def check_writable_folder(folder:str|Path, what:str='output folder') -> Path:
+    "`folder` if it is (or can be created as) a folder this process may write in, else a one-line `SteerError`; creates nothing"
+    folder = Path(folder)
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), Path('.'))
+    if not existing.is_dir(): raise SteerError(f"{existing}: exists and is not a folder, so the {what} {folder} cannot be made")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=_temporary_prefix('probe'), suffix='.tmp', dir=existing)
+        os.close(fd); os.unlink(probe)
+    except OSError as e: raise SteerError(f"{existing}: cannot write the {what} here ({e.strerror})") from None
+    return folder
 
 # %% ../nbs/00_core.ipynb #1b59396e
 def read_jsonl(path:str|Path) -> list[dict]:

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from .core import SteerError, inference_batch_size, read_json, write_json, atomic_path, data_dir, iso_now, parse_layers
 from .models import format_chat, load_model, num_layers, model_short_name
-from .vectors import SteeringVector, load_vector, save_pickle
+from .vectors import SteeringVector, check_fits, load_vector, save_pickle
 from transformers import DynamicCache
 from .extract import ContrastPair, length_sorted_batches, text_tokens, tokenize_pair, caa_to_pairs, read_contrast_pairs
 
@@ -269,6 +269,7 @@ def vector_files(vector:str|Path) -> tuple[Path, Path]:
     for suffix in ('.safetensors', '.json', '.pkl'):
         if stem.endswith(suffix): stem = stem[:-len(suffix)]
     tensors, meta = path.with_name(stem + '.safetensors'), path.with_name(stem + '.json')
+    if not tensors.exists() and path.suffix == '.pkl': raise SteerError(f"{tensors}: missing; steer reads a vector's .safetensors, never its .pkl (unpickling can run code)")
     if not tensors.exists(): raise SteerError(f"{tensors}: no such vector file")
     if not meta.exists(): raise SteerError(f"{meta}: the vector's metadata file is missing")
     return tensors, meta
@@ -323,8 +324,7 @@ def _load(vector:str, model:str|None, dtype:str|None=None, device:str|None=None)
     vec = load_vector(tensors)
     lm, tokenizer = load_model(model or vec.metadata.get('model') or 'smollm2-135m-instruct',
                                dtype or vec.metadata.get('dtype') or 'float32', device or 'cpu')
-    bad = [l for l in vec.layers if l >= num_layers(lm)]
-    if bad: raise SteerError(f"{tensors}: layers {bad} do not exist in a model with {num_layers(lm)} layers")
+    check_fits(vec, lm.get_input_embeddings().weight.shape[1], num_layers(lm), str(tensors))
     return vec, lm, tokenizer, tensors, meta_path
 
 # %% ../nbs/33_evaluate.ipynb #00dfbecd

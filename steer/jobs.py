@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from tqdm.auto import tqdm
-from .core import SteerError, atomic_path, checkpoint_interval, iso_now, read_json, remove_stale_temporaries, write_json
+from .core import SteerError, atomic_path, check_writable_folder, checkpoint_interval, iso_now, read_json, remove_stale_temporaries, write_json
 from .generate import Completion, Generator, LocalGenerator, Usage, model_price
 
 # %% auto #0
@@ -167,10 +167,7 @@ def check_output_file(path:str|Path) -> Path:
     "An output file path whose parent can be a folder and which is not itself a folder"
     path = Path(path)
     if path.is_dir(): raise SteerError(f"{path}: output is a folder; give a file path")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir(): raise SteerError(f"{parent}: exists and is not a folder, cannot write {path.name} under it")
-            break
+    check_writable_folder(path.parent, f'folder of {path.name}')
     return path
 
 def _check_config(ck:Checkpoint, config:dict) -> None:

@@ -18,13 +18,13 @@ from .core import SteerError, atomic_path, inference_batch_size, parse_layers, r
 from .generate import LocalGenerator, Steering, Completion, chat_text, check_messages, BATCH_ENDPOINTS
 from .jobs import append_rows, recover_jsonl
 from .models import DEFAULT_MODEL, load_model, num_layers
-from .vectors import SteeringVector, load_vector
+from .vectors import SteeringVector, check_fits, load_vector
 
 # %% auto #0
-__all__ = ['UNSUPPORTED', 'MAX_N', 'FILE_ID', 'BATCH_ID', 'BATCH_RUNNING', 'Busy', 'BatchingEngine', 'VectorLibrary', 'APIError',
-           'Server', 'chat_response', 'text_response', 'stream_events', 'answer', 'batch_object', 'Store',
-           'run_server_batch', 'resume_batches', 'json_body', 'create_app', 'free_port', 'BackgroundServer',
-           'is_loopback', 'serve_api_key', 'serve']
+__all__ = ['VECTOR_SUFFIXES', 'UNSUPPORTED', 'MAX_N', 'FILE_ID', 'BATCH_ID', 'BATCH_RUNNING', 'Busy', 'BatchingEngine',
+           'VectorLibrary', 'APIError', 'Server', 'chat_response', 'text_response', 'stream_events', 'answer',
+           'batch_object', 'Store', 'run_server_batch', 'resume_batches', 'json_body', 'create_app', 'free_port',
+           'BackgroundServer', 'is_loopback', 'serve_api_key', 'serve']
 
 # %% ../nbs/03_serve.ipynb #b31d1d50
 @dataclass
@@ -116,6 +116,8 @@ class BatchingEngine:
             j.future.set_result(out[start:start + len(j.texts)]); start += len(j.texts)
 
 # %% ../nbs/03_serve.ipynb #d92e20b5
+VECTOR_SUFFIXES = ('.safetensors', '.gguf')   # tensors only: a pickle is never loaded by the server
+
 class VectorLibrary:
     "Steering vectors the server can apply, by name or path, loaded once and checked against the model"
     def __init__(self, hidden_size:int, n_layers:int, folder:str|Path|None=None):
@@ -125,12 +127,12 @@ class VectorLibrary:
         self.cache: dict[Path, SteeringVector] = {}
         if self.folder is not None:
             if not self.folder.is_dir(): raise SteerError(f"{self.folder}: no such vectors folder")
-            for p in sorted(self.folder.glob('*.safetensors')): self.paths[p.stem] = p.resolve()
+            for p in sorted(self.folder.glob('*.gguf')) + sorted(self.folder.glob('*.safetensors')): self.paths[p.stem] = p.resolve()
 
     def add(self, path:str|Path) -> str:
         "Register (and load) the vector file at `path`; return its name"
         p = Path(path)
-        if p.suffix != '.safetensors': p = p.with_suffix('.safetensors')
+        if p.suffix not in VECTOR_SUFFIXES: p = p.with_suffix('.safetensors')
         self.paths[p.stem] = p.resolve()
         self.get(p.stem)
         return p.stem
@@ -139,10 +141,10 @@ class VectorLibrary:
 
     def resolve(self, name:str) -> Path:
         "The file behind a vector name or path"
-        if not isinstance(name, str) or not name: raise SteerError("steering.vector must be a vector name or a .safetensors path")
+        if not isinstance(name, str) or not name: raise SteerError("steering.vector must be a vector name or a .safetensors/.gguf path")
         if name in self.paths: return self.paths[name]
         p = Path(name).expanduser()
-        if p.suffix == '.safetensors' and p.is_file(): return p.resolve()
+        if p.suffix in VECTOR_SUFFIXES and p.is_file(): return p.resolve()
         known = ', '.join(self.names()) or 'none'
         raise SteerError(f"unknown steering vector {name!r}; known vectors: {known}")
 
@@ -150,11 +152,7 @@ class VectorLibrary:
         "The vector for a name or path (loaded once, checked against the model)"
         path = self.resolve(name)
         if path not in self.cache:
-            vec = load_vector(path)
-            sizes = {v.numel() for v in vec.layer_vectors.values()}
-            if sizes != {self.hidden_size}: raise SteerError(f"vector {name!r} has size {sorted(sizes)}, the model's hidden size is {self.hidden_size}")
-            if max(vec.layers) >= self.n_layers: raise SteerError(f"vector {name!r} has layer {max(vec.layers)}; the model has {self.n_layers} layers")
-            self.cache[path] = vec
+            self.cache[path] = check_fits(load_vector(path), self.hidden_size, self.n_layers, f'vector {name!r}')
         return self.cache[path]
 
     def steering(self, spec:dict) -> tuple[Steering|None, tuple|None]:
@@ -707,7 +705,7 @@ def serve_api_key(api_key:str|None, host:str, allow_unauthenticated:bool) -> str
 
 # %% ../nbs/03_serve.ipynb #a1b2c308
 def serve(model:str=DEFAULT_MODEL,  # embedded name, Hub id, local folder or .gguf file
-          vector:str=None,  # steering vector (.safetensors) applied to every request that brings no `steering` field
+          vector:str=None,  # steering vector (.safetensors or control-vector .gguf) applied to every request that brings no `steering` field
           multiplier:float=1.0,  # multiplier for --vector
           layers:str=None,  # layers of --vector to steer: 'all', '10,12' or '-1' (default: all of the vector's layers)
           vectors_dir:str=None,  # folder of .safetensors vectors that requests may name in their `steering` field
@@ -725,8 +723,8 @@ def serve(model:str=DEFAULT_MODEL,  # embedded name, Hub id, local folder or .gg
     "Serve a local, optionally steered model through an OpenAI-compatible API"
     import uvicorn
     key = serve_api_key(api_key, host, allow_unauthenticated)
-    if vector is not None and not Path(vector).with_suffix('.safetensors').is_file():
-        raise SteerError(f"{vector}: no such vector file")
+    if vector is not None and not (Path(vector) if Path(vector).suffix in VECTOR_SUFFIXES else Path(vector).with_suffix('.safetensors')).is_file():
+        raise SteerError(f"{vector}: no such vector file (a .safetensors or control-vector .gguf)")
     if vectors_dir is not None and not Path(vectors_dir).is_dir(): raise SteerError(f"{vectors_dir}: no such vectors folder")
     if files_dir is not None and Path(files_dir).exists() and not Path(files_dir).is_dir(): raise SteerError(f"{files_dir}: files_dir is not a folder")
     if max_queue is not None and max_queue < 1: raise SteerError(f"max_queue must be at least 1, got {max_queue}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, json, os, re, shutil, tempfile, time
 from pathlib import Path
 from typing import Sequence
-from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now, remove_stale_temporaries, staging_folder
+from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_now, check_writable_folder, remove_stale_temporaries, staging_folder
 from .models import load_model, num_layers
 from .vectors import SteeringVector, save_vector, vector_stem
 from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
@@ -104,8 +104,7 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
     if method not in METHODS: raise SteerError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     position, options = check_position(position), parse_options(method_options)
     if batch_size is not None and batch_size < 1: raise SteerError(f"batch_size must be at least 1, got {batch_size}")
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir(): raise SteerError(f"{out}: output_dir exists and is not a folder")
+    out = check_writable_folder(output_dir, 'output_dir')
     lm, tokenizer = load_model(model, dtype, device)
     n_layers = num_layers(lm)
     layer_list = parse_layers(layers, n_layers)

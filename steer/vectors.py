@@ -19,7 +19,7 @@ from .models import decoder_layers, model_short_name
 
 # %% auto #0
 __all__ = ['SteeringVector', 'cosine', 'layer_cosines', 'apply_steering', 'vector_stem', 'save_pickle', 'save_vector',
-           'load_vector', 'export_gguf', 'import_gguf']
+           'load_vector', 'check_fits', 'export_gguf', 'import_gguf']
 
 # %% ../nbs/30_vectors.ipynb #17f2a569
 @dataclass
@@ -132,19 +132,29 @@ def save_vector(vec:SteeringVector, path_stem:str|Path, pickle_copy:bool=True) -
     return paths
 
 def load_vector(path:str|Path, trust_pickle:bool=False) -> SteeringVector:
-    "Load a vector from `.safetensors` (+ `.json` beside it), or from `.pkl` with `trust_pickle=True`"
+    "Load a vector from `.safetensors` (+ `.json` beside it), a control-vector `.gguf`, or `.pkl` with `trust_pickle=True`"
     path = Path(path)
     if path.suffix == '.pkl':
         if not trust_pickle: raise SteerError(f"{path}: unpickling can run arbitrary code; pass trust_pickle=True if you trust this file, or load the .safetensors")
         return pickle.loads(path.read_bytes())
+    if path.suffix == '.gguf': return import_gguf(path)
     if path.suffix in ('', '.json'): path = path.with_suffix('.safetensors')
     if not path.exists(): raise SteerError(f"{path}: no such vector file")
-    tensors = load_file(str(path))
-    bad = [k for k in tensors if not k.startswith('layer.')]
-    if bad: raise SteerError(f"{path}: unexpected tensor names {bad[:3]}; expected 'layer.N'")
+    try: tensors = load_file(str(path))
+    except Exception as e: raise SteerError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+    bad = [k for k in tensors if not re.fullmatch(r'layer\.\d+', k) or tensors[k].dim() != 1]
+    if bad: raise SteerError(f"{path}: unexpected tensor {bad[0]!r}; expected one 1-D tensor 'layer.N' per layer")
     meta_path = path.with_suffix('.json')
     meta = read_json(meta_path) if meta_path.exists() else {}
     return SteeringVector({int(k.split('.', 1)[1]): v for k, v in tensors.items()}, meta)
+
+def check_fits(vec:SteeringVector, hidden_size:int, n_layers:int, name:str='the vector') -> SteeringVector:
+    "`vec` if its directions have the model's hidden size and its layers exist in the model, else a one-line `SteerError`"
+    sizes = sorted({v.numel() for v in vec.layer_vectors.values()})
+    if sizes != [hidden_size]: raise SteerError(f"{name} has directions of size {sizes}; the model's hidden size is {hidden_size}")
+    bad = [l for l in vec.layers if not 0 <= l < n_layers]
+    if bad: raise SteerError(f"{name} has layer(s) {bad}; the model has {n_layers} layers (0-{n_layers - 1})")
+    return vec
 
 SteeringVector.save = save_vector
 SteeringVector.load = staticmethod(load_vector)

@@ -1,0 +1,163 @@
+"""Bad input, everywhere: a table of bad inputs for every `steer` subcommand.
+
+Each case runs the command (in-process, through `steer.cli.main`, in an empty working folder holding only the
+bad files) and asserts: exit code 2, exactly one line on stderr that names the problem, no traceback, and
+nothing written — the folder is the same before and after. A few cases also run as real subprocesses, and the
+read-only folder case runs under a read-only bind mount (as root, file permissions would not stop a write)."""
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+import gguf, pytest, torch
+from harness import STEER, run
+from steer.cli import main
+from steer.vectors import SteeringVector, save_vector
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = str(ROOT/'nbs'/'32_train.ipynb')
+
+def write_bad_files(d:Path):
+    "The corpus's files: malformed and wrong-shaped data, broken and ill-fitting vectors, a file where a folder goes"
+    (d/'malformed.jsonl').write_text('{"prompt": "a", "positive": "b", "negative": "c"}\n{"prompt": \n')
+    (d/'empty.json').write_text('')
+    (d/'empty.jsonl').write_text('\n')
+    (d/'wrongshape.json').write_text('{"prompt": "x", "positive": "y", "negative": "z"}')
+    (d/'missing.json').write_text('[{"prompt": "Hi", "positive": "Hello!"}]')
+    (d/'strings.json').write_text('["a", "b"]')
+    (d/'neutral_bad.json').write_text('[{"prompt": "Hi"}]')
+    (d/'afile').write_text('not a folder')
+    (d/'notes.txt').write_text('not a notebook')
+    g = torch.Generator().manual_seed(0)
+    meta = {'model': 'smollm2-135m-instruct', 'data_file': str(ROOT/'data'/'contrast_pairs'/'optimism.json'), 'split': {'train': [0, 90], 'heldout': [90, 103]}}
+    save_vector(SteeringVector({10: torch.randn(576, generator=g)}, dict(meta)), d/'good', pickle_copy=False)
+    save_vector(SteeringVector({10: torch.randn(100, generator=g)}, dict(meta)), d/'small', pickle_copy=False)
+    save_vector(SteeringVector({40: torch.randn(576, generator=g)}, dict(meta)), d/'deep', pickle_copy=False)
+    save_vector(SteeringVector({10: torch.randn(576, generator=g)}), d/'nometa', pickle_copy=False); (d/'nometa.json').unlink()
+    (d/'truncated.safetensors').write_bytes((d/'good.safetensors').read_bytes()[:60]); shutil.copy(d/'good.json', d/'truncated.json')
+    (d/'text.safetensors').write_text('this is not a safetensors file'); shutil.copy(d/'good.json', d/'text.json')
+    (d/'onlypkl.pkl').write_bytes(b'\x80\x04K\x01.')
+    w = gguf.GGUFWriter(str(d/'notcv.gguf'), 'llama'); w.add_tensor('token_embd.weight', torch.zeros(4, 4).numpy())
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+
+CASES = [   # (id, argv, what stderr must say)
+    # train
+    ('train-bad-layer', ['train', '--contrast-type', 'tom', '--layers', '5,abc'], "bad layer 'abc'"),
+    ('train-layer-range', ['train', '--contrast-type', 'tom', '--layers', '99'], 'out of range for a model with 30 layers'),
+    ('train-empty-layers', ['train', '--contrast-type', 'tom', '--layers', ''], 'empty layer spec'),
+    ('train-unknown-type', ['train', '--contrast-type', 'humour'], "unknown contrast type 'humour'"),
+    ('train-malformed-jsonl', ['train', '--data-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('train-empty-json', ['train', '--data-file', 'empty.json'], 'empty.json:1:1: malformed JSON'),
+    ('train-empty-jsonl', ['train', '--data-file', 'empty.jsonl'], 'empty.jsonl: no contrast pairs'),
+    ('train-wrong-shape', ['train', '--data-file', 'wrongshape.json'], 'expected a JSON list of contrast pairs'),
+    ('train-missing-field', ['train', '--data-file', 'missing.json'], 'item 0 is missing negative'),
+    ('train-not-objects', ['train', '--data-file', 'strings.json'], 'item 0 is not an object'),
+    ('train-no-file', ['train', '--data-file', 'nosuch.json'], 'nosuch.json: no such data file'),
+    ('train-unknown-model', ['train', '--contrast-type', 'tom', '--model', 'no-such-model'], "unknown model 'no-such-model'"),
+    ('train-output-is-file', ['train', '--contrast-type', 'tom', '--output-dir', 'afile'], 'afile: exists and is not a folder'),
+    ('train-output-under-file', ['train', '--contrast-type', 'tom', '--output-dir', 'afile/vectors'], 'afile: exists and is not a folder'),
+    ('train-unknown-method', ['train', '--contrast-type', 'tom', '--method', 'ica'], "unknown method 'ica'"),
+    ('train-bad-dtype', ['train', '--contrast-type', 'tom', '--dtype', 'float8'], "unknown dtype 'float8'"),
+    ('train-no-cuda', ['train', '--contrast-type', 'tom', '--device', 'cuda'], 'CUDA is not available'),
+    ('train-bad-position', ['train', '--contrast-type', 'tom', '--position', 'middle'], "bad read position 'middle'"),
+    ('train-zero-samples', ['train', '--contrast-type', 'tom', '--num-samples', '0'], 'num_samples must be at least 1'),
+    ('train-bipo-layers', ['train', '--contrast-type', 'tom', '--method', 'bipo', '--layers', '4,8'], 'bipo trains a vector at one layer'),
+    ('train-bad-options', ['train', '--contrast-type', 'tom', '--method-options', 'epochs'], "bad method option 'epochs'"),
+    ('train-not-a-number', ['train', '--contrast-type', 'tom', '--num-samples', 'many'], "invalid int value: 'many'"),
+    ('train-unknown-flag', ['train', '--contrast-type', 'tom', '--no-such-flag'], 'unrecognized arguments: --no-such-flag'),
+    # evaluate and tune
+    ('evaluate-no-vector', ['evaluate', 'nosuch.safetensors'], 'nosuch.safetensors: no such vector file'),
+    ('evaluate-truncated', ['evaluate', 'truncated.safetensors'], 'truncated.safetensors: not a readable safetensors file'),
+    ('evaluate-not-safetensors', ['evaluate', 'text.safetensors'], 'text.safetensors: not a readable safetensors file'),
+    ('evaluate-pickle-only', ['evaluate', 'onlypkl.pkl'], 'never its .pkl (unpickling can run code)'),
+    ('evaluate-hidden-size', ['evaluate', 'small.safetensors'], "directions of size [100]; the model's hidden size is 576"),
+    ('evaluate-layers-do-not-fit', ['evaluate', 'deep.safetensors'], 'layer(s) [40]; the model has 30 layers'),
+    ('evaluate-no-metadata', ['evaluate', 'nometa.safetensors'], "nometa.json: the vector's metadata file is missing"),
+    ('evaluate-bad-multipliers', ['evaluate', 'good.safetensors', '--multipliers', 'abc'], "bad multipliers 'abc'"),
+    ('evaluate-malformed-data', ['evaluate', 'good.safetensors', '--data-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('evaluate-layer-range', ['evaluate', 'good.safetensors', '--layer', '99'], 'out of range'),
+    ('evaluate-layer-not-in-vector', ['evaluate', 'good.safetensors', '--layer', '12'], 'has no direction for layer 12'),
+    ('evaluate-unknown-model', ['evaluate', 'good.safetensors', '--model', 'no-such-model'], "unknown model 'no-such-model'"),
+    ('evaluate-bad-heldout', ['evaluate', 'good.safetensors', '--num-heldout', '0'], 'num_heldout must be at least 1'),
+    ('tune-bad-layer', ['tune', 'good.safetensors', '--layers', '5,abc'], "bad layer 'abc'"),
+    ('tune-bad-multipliers', ['tune', 'good.safetensors', '--multipliers', 'x,y'], "bad multipliers 'x,y'"),
+    ('tune-bad-neutral', ['tune', 'good.safetensors', '--neutral-file', 'neutral_bad.json'], "item 0 needs non-empty 'prompt' and 'response'"),
+    ('tune-malformed-neutral', ['tune', 'good.safetensors', '--neutral-file', 'empty.json'], 'empty.json:1:1: malformed JSON'),
+    ('tune-bad-objective', ['tune', 'good.safetensors', '--objective', 'fun'], "unknown objective 'fun'"),
+    ('tune-truncated', ['tune', 'truncated.safetensors'], 'not a readable safetensors file'),
+    ('tune-bad-dtype', ['tune', 'good.safetensors', '--dtype', 'int3'], "unknown dtype 'int3'"),
+    # serve (each refused before the server starts)
+    ('serve-no-vector', ['serve', '--vector', 'nosuch.safetensors'], 'nosuch.safetensors: no such vector file'),
+    ('serve-hidden-size', ['serve', '--vector', 'small.safetensors'], "directions of size [100]; the model's hidden size is 576"),
+    ('serve-layers-do-not-fit', ['serve', '--vector', 'deep.safetensors'], 'layer(s) [40]; the model has 30 layers'),
+    ('serve-not-control-vector', ['serve', '--vector', 'notcv.gguf'], "GGUF architecture is 'llama', not 'controlvector'"),
+    ('serve-truncated', ['serve', '--vector', 'truncated.safetensors'], 'not a readable safetensors file'),
+    ('serve-no-vectors-dir', ['serve', '--vectors-dir', 'nosuchdir'], 'nosuchdir: no such vectors folder'),
+    ('serve-exposed-without-key', ['serve', '--host', '0.0.0.0'], 'refusing to serve on 0.0.0.0 without an API key'),
+    ('serve-files-dir-is-file', ['serve', '--files-dir', 'afile'], 'afile: files_dir is not a folder'),
+    ('serve-unknown-model', ['serve', '--model', 'no-such-model'], "unknown model 'no-such-model'"),
+    ('serve-bad-layer', ['serve', '--vector', 'good.safetensors', '--layers', '5,abc'], "bad layer 'abc'"),
+    ('serve-bad-queue', ['serve', '--max-queue', '0'], 'max_queue must be at least 1'),
+    ('serve-bad-multiplier', ['serve', '--vector', 'good.safetensors', '--multiplier', 'big'], "invalid float value: 'big'"),
+    # run
+    ('run-no-notebook', ['run', 'nosuch.ipynb'], 'nosuch.ipynb: no such notebook'),
+    ('run-not-notebook', ['run', 'notes.txt'], 'notes.txt: not a .ipynb notebook'),
+    ('run-secret-parameter', ['run', NB, '-p', 'api_key', 'sk-1234'], "parameter 'api_key' looks like a secret"),
+    ('run-unknown-parameter', ['run', NB, '-p', 'nosuch', '1'], 'unknown parameter nosuch'),
+    ('run-output-not-notebook', ['run', NB, '--output', 'out.txt'], 'out.txt: the output must be a .ipynb file'),
+    ('run-no-parameters-cell', ['run', str(ROOT/'nbs'/'00_core.ipynb'), '-p', 'x', '1'], "has no cell tagged 'parameters'"),
+    # demo
+    ('demo-bad-multipliers', ['demo', '--multipliers', 'abc'], "bad multipliers 'abc'"),
+    ('demo-malformed-data', ['demo', '--data-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('demo-too-few-pairs', ['demo', '--num-train', '500'], 'need more than num_train=500'),
+    ('demo-layer-range', ['demo', '--layer', '99'], 'out of range'),
+    # the command line itself
+    ('unknown-command', ['no-such-command'], "unknown command 'no-such-command'"),
+]
+
+def snapshot(folder:Path) -> dict:
+    return {str(p.relative_to(folder)): p.stat().st_size if p.is_file() else 'dir' for p in sorted(folder.rglob('*'))}
+
+@pytest.fixture(scope='module')
+def bad_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp('bad'); write_bad_files(d); return d
+
+@pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(case, bad_dir, capsys, monkeypatch):
+    _, argv, words = case
+    monkeypatch.chdir(bad_dir)
+    monkeypatch.delenv('STEER_SERVE_API_KEY', raising=False)
+    before = snapshot(bad_dir)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith(f'steer {argv[0]}') and 'Traceback' not in err, err
+    assert words in err, err
+    assert snapshot(bad_dir) == before, 'the command left files behind'
+
+def test_corpus_size():
+    print(f'bad-input corpus: {len(CASES)} cases over {len({c[1][0] for c in CASES})} commands')
+    assert len(CASES) >= 60
+
+@pytest.mark.parametrize('argv,words', [(['train', '--contrast-type', 'tom', '--layers', '5,abc'], "bad layer 'abc'"),
+                                        (['evaluate', 'truncated.safetensors'], 'not a readable safetensors file')])
+def test_as_a_real_process(argv, words, bad_dir):
+    p = run(STEER + argv, cwd=bad_dir)
+    assert p.proc.returncode == 2 and len(p.output.strip().splitlines()) == 1 and words in p.output, p.output
+
+def _can_bind_read_only() -> bool:
+    probe = subprocess.run(['unshare', '-m', 'sh', '-c', 'mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp'], capture_output=True)
+    return probe.returncode == 0
+
+def test_read_only_output_folder(tmp_path):
+    "A folder the process may not write in: a read-only bind mount (root ignores permission bits), else chmod as a normal user"
+    folder = tmp_path/'readonly'; folder.mkdir()
+    cmd = [*STEER, 'train', '--contrast-type', 'tom', '--layers', '12', '--num-samples', '4', '--output-dir', str(folder)]
+    if os.geteuid() != 0:
+        folder.chmod(0o555); p = run(cmd)
+    elif _can_bind_read_only():
+        script = f'mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec "$@"'
+        p = run(['unshare', '-m', 'sh', '-c', script, 'sh', *cmd])
+    else: pytest.skip('running as root without mount namespaces: no way to make a read-only folder here')
+    assert p.proc.returncode == 2, p.output
+    lines = p.output.strip().splitlines()
+    assert len(lines) == 1 and 'cannot write the output_dir here' in lines[0] and 'Traceback' not in p.output, p.output
+    assert list(folder.iterdir()) == []
