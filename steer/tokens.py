@@ -31,6 +31,10 @@ def is_saved_dataset(path:Path) -> bool:
     "Is `path` a folder written by `Dataset.save_to_disk` (or `DatasetDict.save_to_disk`)?"
     return path.is_dir() and any((path/f).exists() for f in ('dataset_info.json', 'state.json', 'dataset_dict.json'))
 
+def _json_object(path:Path) -> bool:
+    "Does a .json file hold an object (a checkpoint, a summary, a stats file) rather than a list of rows?"
+    with open(path, 'rb') as f: return f.read(4096).lstrip()[:1] == b'{'
+
 def _is_data_file(path:Path) -> bool:
     if path.name.startswith('.'): return False
     if path.is_dir(): return is_saved_dataset(path)
@@ -45,7 +49,7 @@ def dataset_paths(paths:Iterable[str|Path]) -> list[Path]:
         if path.is_file() or is_saved_dataset(path):
             if not _is_data_file(path): raise SteerError(f"{path}: not a dataset; use a .jsonl, .json or .parquet file, a save_to_disk folder, or a folder of them")
             found.append(path); continue
-        inside = [c for c in sorted(path.iterdir()) if _is_data_file(c)]
+        inside = [c for c in sorted(path.iterdir()) if _is_data_file(c) and not (c.suffix == '.json' and _json_object(c))]
         parquet = {c.stem for c in inside if c.suffix == '.parquet'}
         inside = [c for c in inside if not (c.is_dir() and c.name in parquet)]   # `{name}/` beside `{name}.parquet`: one dataset
         if not inside: raise SteerError(f"{path}: no datasets in this folder (.jsonl, .json, .parquet files or save_to_disk folders)")
@@ -568,7 +572,10 @@ def plot_dataset(d:DatasetTokens):
     unit = _UNITS[d.kind]
     ax.set_xlabel(f'tokens per {unit}'); ax.set_ylabel(f'{unit.split(" ")[0]}s'); ax.legend(fontsize=8)
     ax.set_title(f'{len(d.rows):,} rows, {len(totals):,} {unit.split(" ")[0]}s, {int(totals.sum()):,} tokens', fontsize=10)
-    for a in (ax, ax2): a.grid(axis='y', alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+    for a in (ax, ax2):
+        a.grid(axis='y', alpha=0.3); a.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if a is ax or d.kind in PAIR_SIDES: a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f'{d.name} — {d.tokenizer} ({d.template})')
     return fig
 
@@ -596,7 +603,7 @@ def plot_summary(datasets:Sequence[DatasetTokens]):
     y = np.arange(1, len(ds) + 1)
     ax2.barh(y, prompt, color='tab:green', alpha=0.7, label='prompt side (or whole text)')
     ax2.barh(y, response, left=prompt, color='tab:red', alpha=0.7, label='response side')
-    ax2.set_xlabel('mean tokens per sequence'); ax2.legend(fontsize=8, loc='lower right'); ax2.grid(axis='x', alpha=0.3)
+    ax2.set_xlabel('mean tokens per sequence'); ax2.legend(fontsize=8, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False); ax2.grid(axis='x', alpha=0.3)
     fig.suptitle(f"Tokens per sequence across {len(ds)} dataset{'s' if len(ds) > 1 else ''} — {', '.join(sorted({d.tokenizer for d in ds}))}")
     return fig
 
