@@ -17,11 +17,11 @@ from .core import SteerError, atomic_path, git_sha, iso_now, read_json, read_jso
 
 # %% auto #0
 __all__ = ['DATA_SUFFIXES', 'ROW_KINDS', 'PAIR_SIDES', 'PERSONALITY_PROMPT', 'Conversation', 'BYTE_LEVEL_PATTERN',
-           'MODEL_TOKENIZERS', 'is_saved_dataset', 'dataset_paths', 'read_rows', 'row_kind', 'chat_conversation',
-           'row_sequences', 'Framing', 'plain_framing', 'template_render', 'template_framing', 'TokenCounter',
-           'count_row_by_row', 'sequence_texts', 'count_sequences', 'describe', 'score_key', 'parse_dataset_name',
-           'DatasetTokens', 'dataset_stats', 'score_groups', 'plot_dataset', 'plot_summary', 'figure_png',
-           'load_tokenizer', 'load_datasets', 'analyze_datasets', 'write_token_stats', 'analyze']
+           'MODEL_TOKENIZERS', 'ROW_FIELDS', 'is_saved_dataset', 'dataset_paths', 'read_rows', 'row_kind',
+           'chat_conversation', 'row_sequences', 'Framing', 'plain_framing', 'template_render', 'template_framing',
+           'TokenCounter', 'count_row_by_row', 'sequence_texts', 'count_sequences', 'describe', 'score_key',
+           'parse_dataset_name', 'DatasetTokens', 'dataset_stats', 'score_groups', 'plot_dataset', 'plot_summary',
+           'figure_png', 'load_tokenizer', 'load_dataset', 'analyze_datasets', 'write_token_stats', 'analyze']
 
 # %% ../nbs/20_tokens.ipynb #b013173e
 DATA_SUFFIXES = ('.jsonl', '.json', '.parquet')
@@ -433,7 +433,7 @@ class DatasetTokens:
     kind: str
     tokenizer: str
     template: str                  # 'chat template', 'plain layout' or 'raw text'
-    rows: list[dict]
+    rows: list[dict]               # the rows (or just the fields the statistics read: ROW_FIELDS)
     seq_row: list[int]
     seq_side: list[str|None]
     totals: list[int]
@@ -633,36 +633,46 @@ def _tokenizer_for(rows:list[dict], source:str, tokenizer:str|None) -> str:
     from steer.models import DEFAULT_MODEL
     return models[0] if models else DEFAULT_MODEL
 
-def load_datasets(paths:Iterable[str|Path], tokenizer:str|None=None) -> list[dict]:
-    "Every dataset under `paths`, read and checked: name, source, rows, kind and the tokenizer it is counted with"
-    entries = []
-    for path in dataset_paths(paths):
-        rows = read_rows(path)
-        if not rows: raise SteerError(f"{path}: empty dataset (no rows)")
-        name = path.stem if path.is_file() else path.name
-        if any(e['name'] == name for e in entries): name = f'{name} ({path.parent.name})'
-        entries.append({'name': name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)), 'tokenizer': _tokenizer_for(rows, str(path), tokenizer)})
-    return entries
+ROW_FIELDS = ('model', 'extract_score', 'label', 'type', 'scenario_id', 'role', 'trait', 'split')   # what the statistics read of a row
 
-# %% ../nbs/20_tokens.ipynb #3c147a89
-def analyze_datasets(paths:Iterable[str|Path], tokenizer:str|None=None, progress:bool=False) -> list[DatasetTokens]:
-    "Token counts of every dataset under `paths`; datasets sharing a tokenizer are counted in one pass, so what they share is encoded once"
-    entries, results = load_datasets(paths, tokenizer), {}
+def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
+    "One dataset, read and checked: name, source, rows, kind and the tokenizer it is counted with"
+    rows = read_rows(path)
+    if not rows: raise SteerError(f"{path}: empty dataset (no rows)")
+    return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
+            'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
+
+# %% ../nbs/20_tokens.ipynb #6f9e79e0
+def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
+    "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
+    out = []
     for name in dict.fromkeys(e['tokenizer'] for e in entries):
         group = [e for e in entries if e['tokenizer'] == name]
-        counter = TokenCounter(load_tokenizer(name), name)
+        counter = counters[name] = counters.get(name) or TokenCounter(load_tokenizer(name), name)
         seqs, owner = [], []
-        for e in group:
+        for j, e in enumerate(group):
             s = row_sequences(e['kind'], e['rows'], e['source'])
-            seqs += s; owner += [e['name']] * len(s)
-        source = {e['name']: e['source'] for e in group}
-        totals, prompts = count_sequences(counter, seqs, lambda k: f"{source[owner[k]]}: row {seqs[k][0]}", progress)
-        for e in group:
-            ks = [k for k, o in enumerate(owner) if o == e['name']]
+            seqs += s; owner += [j] * len(s)
+        totals, prompts = count_sequences(counter, seqs, lambda k: f"{group[owner[k]]['source']}: row {seqs[k][0]}", progress)
+        for j, e in enumerate(group):
+            ks = [k for k, o in enumerate(owner) if o == j]
             template = 'raw text' if e['kind'] in ('counterfactual', 'text') else 'chat template' if counter.template else 'plain layout'
-            results[e['name']] = DatasetTokens(e['name'], e['source'], e['kind'], name, template, e['rows'], [seqs[k][0] for k in ks],
-                                               [seqs[k][1] for k in ks], [totals[k] for k in ks], [prompts[k] for k in ks])
-    return [results[e['name']] for e in entries]
+            rows = [{f: r[f] for f in ROW_FIELDS if f in r} for r in e['rows']]
+            out.append(DatasetTokens(e['name'], e['source'], e['kind'], name, template, rows, [seqs[k][0] for k in ks], [seqs[k][1] for k in ks],
+                                     [totals[k] for k in ks], [prompts[k] for k in ks]))
+    return out
+
+def analyze_datasets(paths:Iterable[str|Path], tokenizer:str|None=None, progress:bool=False, batch_rows:int=200_000) -> list[DatasetTokens]:
+    "Token counts of every dataset under `paths`, read in batches of about `batch_rows` rows; datasets counted in one batch share what they have in common"
+    from tqdm.auto import tqdm
+    found, names, counters, pending, results = dataset_paths(paths), [], {}, [], {}
+    for path in tqdm(found, desc='datasets', unit='dataset', disable=not progress or len(found) < 2):
+        e = load_dataset(path, tokenizer)
+        if e['name'] in names: e['name'] = f"{e['name']} ({path.parent.name})"
+        names.append(e['name']); pending.append(e)
+        if sum(len(p['rows']) for p in pending) >= batch_rows: results.update((d.name, d) for d in _count_together(pending, counters, progress)); pending = []
+    results.update((d.name, d) for d in _count_together(pending, counters, progress))
+    return [results[n] for n in names]
 
 def _file_names(names:Sequence[str], taken:set[str]) -> list[str]:
     "A distinct, file-name-safe PNG name for each dataset name"

@@ -3,7 +3,7 @@ import json, os, random, string, subprocess, sys
 from pathlib import Path
 import pytest
 from datasets import Dataset
-from steer.tokens import (TokenCounter, analyze_datasets, count_row_by_row, count_sequences, load_tokenizer, row_sequences)
+from steer.tokens import (TokenCounter, analyze_datasets, count_row_by_row, count_sequences, load_tokenizer, read_rows, row_sequences)
 
 ROOT = Path(__file__).resolve().parents[1]
 STEER = [sys.executable, '-c', 'from steer.cli import main; main()']
@@ -242,7 +242,7 @@ def test_every_row_kind_against_the_loop(tmp_path, smollm_tok, gemma_tok):
         results = analyze_datasets([tmp_path], tokenizer)
         assert [d.kind for d in results] == ['counterfactual', 'contrast', 'personality', 'text']
         for d in results:
-            assert (d.totals, d.prompts) == count_row_by_row(tok, row_sequences(d.kind, d.rows, d.source)), (tokenizer, d.name)
+            assert (d.totals, d.prompts) == count_row_by_row(tok, row_sequences(d.kind, read_rows(d.source), d.source)), (tokenizer, d.name)
         cf = results[0]
         assert len(cf.pair_differences()) == 20
 
