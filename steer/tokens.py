@@ -642,7 +642,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #6f9e79e0
+# %% ../nbs/20_tokens.ipynb #16bb5f18
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
@@ -726,5 +726,10 @@ def analyze(datasets:_datasets=None,                       # dataset paths: save
         e = doc['datasets'][d.name]['tokens']['total']
         print(f"{d.name}: {d.kind}, {len(d.rows):,} rows, {len(d.totals):,} sequences, {e['sum']:,} tokens ({d.tokenizer}, {d.template}); "
               f"per sequence median {e['median']:g}, p95 {e['p95']:g}, max {e['max']:g}")
-    print(f"wrote {stats} and {len(results) + 1} plots in {plots}")
+    print(f"wrote {_shown(stats)} and {len(results) + 1} plots in {_shown(plots)}")
     return doc
+
+def _shown(path:str|Path) -> str:
+    "`path` relative to the current folder when it lies inside it"
+    p = Path(path).resolve()
+    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(path)
