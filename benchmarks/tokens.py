@@ -1,8 +1,9 @@
 """Token analysis speed: steer's `analyze_datasets` against the per-row `apply_chat_template` loop, on the same rows, in one process.
 
 Builds persona-shaped chat conversations from the shipped data (data/contrast_pairs, data/neutral_texts.json): five roles,
-five system prompts each plus the default (none), the shipped questions repeated across roles, and answers varied by joining
-one to three shipped answers at random (10% of conversations get a second exchange). They are written as a parquet file in
+five system prompts each plus the default (none), the shipped questions repeated across roles (as persona datasets share
+their questions), and answers made distinct by joining two or three shipped answers of the role at random, in random order
+(as every generated answer is its own); 10% of conversations get a second exchange. They are written as a parquet file in
 the persona builder's format, which steer reads; the loops get the rows already in memory.
 
 Timed, each the minimum of --repeats runs:
@@ -45,7 +46,7 @@ def build_rows(n:int, model:str, seed:int=0) -> list[dict]:
         prompt_index = (i // len(ROLES)) % (len(TEMPLATES) + 1)
         system = TEMPLATES[prompt_index].format(a=a, d=d) if prompt_index < len(TEMPLATES) else ''
         question_index = (i // (len(ROLES) * (len(TEMPLATES) + 1))) % len(questions)
-        messages = [{'role': 'user', 'content': questions[question_index]}, {'role': 'assistant', 'content': ' '.join(rng.sample(answers[role], rng.randint(1, 3)))}]
+        messages = [{'role': 'user', 'content': questions[question_index]}, {'role': 'assistant', 'content': ' '.join(rng.sample(answers[role], rng.randint(2, 3)))}]
         if rng.random() < 0.1: messages += [{'role': 'user', 'content': rng.choice(questions)}, {'role': 'assistant', 'content': rng.choice(neutral)['response']}]
         if system: messages = [{'role': 'system', 'content': system}] + messages
         rows.append({'model': model, 'system_prompt': system, 'question': questions[question_index], 'messages': messages, 'prompt_index': prompt_index,
@@ -66,8 +67,14 @@ def best_of(f, repeats:int):
     return best
 
 
-def phases(tokenizer, name:str, path:Path) -> dict:
-    "steer's pipeline step by step (the library's own functions), each phase timed once"
+def phases(tokenizer, name:str, path:Path, repeats:int) -> dict:
+    "steer's pipeline step by step (the library's own functions), each phase's minimum over `repeats` runs"
+    runs = [_phases_once(tokenizer, name, path) for _ in range(repeats)]
+    return {'seconds': {k: min(r['seconds'][k] for r in runs) for k in runs[0]['seconds']}, 'sizes': runs[0]['sizes']}
+
+
+def _phases_once(tokenizer, name:str, path:Path) -> dict:
+    gc.collect()
     from steer.tokens import TokenCounter, dataset_stats, DatasetTokens, read_rows, row_kind, row_sequences, sequence_texts
     t, out = time.perf_counter(), {}
     def lap(key):
@@ -162,8 +169,8 @@ def main():
           f"{results['per-row loop: apply_chat_template(tokenize=True)']['seconds'] / results['steer analyze_datasets: read parquet, totals + prompt sides, statistics']['seconds']:.2f}x; "
           f"batching alone: {base / results['batched: render every row, one encode_batch over all texts']['seconds']:.2f}x)")
 
-    split = phases(tok, args.tokenizer, path)
-    print("  where steer's time goes (one run, phase by phase):")
+    split = phases(tok, args.tokenizer, path, args.repeats)
+    print(f"  where steer's time goes, phase by phase (each the minimum of {args.repeats} runs):")
     for k, v in split['seconds'].items(): print(f'    {k:<44} {v:7.3f} s')
     s = split['sizes']
     print(f"  sizes: {s['texts']:,} texts (totals and prompt sides) cut into {s['stretches']:,} stretches, {s['distinct stretches']:,} distinct "

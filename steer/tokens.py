@@ -261,7 +261,7 @@ def split_pattern(self:TokenCounter) -> re.Pattern|None:
         safe = [t.content for t in added if t.content and t.content.strip() == t.content and any(t.content in p for p in self._framing_text)
                 and not (t.lstrip or t.rstrip or t.normalized or t.single_word)]
         safe = [t for t in safe if not any(_overlaps(t, u) for u in contents)]
-        if _prepends_first(self.backend): safe = []
+        if self.backend is None or _prepends_first(self.backend): safe = []   # slow (Python) tokenizers: no promise to keep
         self._pattern = re.compile('|'.join(map(re.escape, sorted(safe, key=len, reverse=True)))) if safe else False
     return self._pattern or None
 
@@ -642,7 +642,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #16bb5f18
+# %% ../nbs/20_tokens.ipynb #01736bac
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
