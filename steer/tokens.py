@@ -17,11 +17,12 @@ from .core import SteerError, atomic_path, git_sha, iso_now, read_json, read_jso
 
 # %% auto #0
 __all__ = ['DATA_SUFFIXES', 'ROW_KINDS', 'PAIR_SIDES', 'PERSONALITY_PROMPT', 'Conversation', 'BYTE_LEVEL_PATTERN',
-           'MODEL_TOKENIZERS', 'ROW_FIELDS', 'is_saved_dataset', 'dataset_paths', 'read_rows', 'row_kind',
-           'chat_conversation', 'row_sequences', 'Framing', 'plain_framing', 'template_render', 'template_framing',
-           'TokenCounter', 'count_row_by_row', 'sequence_texts', 'count_sequences', 'describe', 'score_key',
-           'parse_dataset_name', 'DatasetTokens', 'dataset_stats', 'score_groups', 'plot_dataset', 'plot_summary',
-           'figure_png', 'load_tokenizer', 'load_dataset', 'analyze_datasets', 'write_token_stats', 'analyze']
+           'BYTE_LEVEL_ASCII', 'MODEL_TOKENIZERS', 'ROW_FIELDS', 'is_saved_dataset', 'dataset_paths', 'read_rows',
+           'row_kind', 'chat_conversation', 'row_sequences', 'Framing', 'plain_framing', 'template_render',
+           'template_framing', 'TokenCounter', 'count_row_by_row', 'sequence_texts', 'count_sequences', 'describe',
+           'score_key', 'parse_dataset_name', 'DatasetTokens', 'dataset_stats', 'score_groups', 'plot_dataset',
+           'plot_summary', 'figure_png', 'load_tokenizer', 'load_dataset', 'analyze_datasets', 'write_token_stats',
+           'analyze']
 
 # %% ../nbs/20_tokens.ipynb #b013173e
 DATA_SUFFIXES = ('.jsonl', '.json', '.parquet')
@@ -267,6 +268,9 @@ def split_pattern(self:TokenCounter) -> re.Pattern|None:
 
 # %% ../nbs/20_tokens.ipynb #fcf0c208
 BYTE_LEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""   # tokenizers' ByteLevel (GPT-2's)
+# the same on plain ASCII, where \p{L} is [A-Za-z], \p{N} is [0-9] and \s is [ \t\n\r]: the standard library runs it faster
+BYTE_LEVEL_ASCII = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""", re.ASCII)
+_ASCII = '\t\n\r' + ''.join(map(chr, range(0x20, 0x7f)))
 _PLAIN_ASCII = re.compile(r'[\t\n\r\x20-\x7e]*').fullmatch
 
 def _pre_token_pattern(backend) -> str|None:
@@ -286,13 +290,17 @@ def _pre_token_pattern(backend) -> str|None:
 
 @patch
 def word_pattern(self:TokenCounter):
-    "(compiled pre-token pattern, added-token finder) where stretches may be counted through their pre-tokens; else `None`"
+    "(pre-token splitter, added-token finder, byte-level map of ASCII) where stretches may be counted through their pre-tokens; else `None`"
     if self._words is None:
         self._words, pattern = False, _pre_token_pattern(self.backend)
         if pattern:
             import regex
+            from tokenizers import pre_tokenizers
+            byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)   # the tokenizer library's own byte-to-character map
+            table = str.maketrans({c: byte_level.pre_tokenize_str(c)[0][0] for c in _ASCII})
             added = [t.content for t in self.tokenizer.added_tokens_decoder.values() if t.content]
-            self._words = (regex.compile(pattern), re.compile('|'.join(map(re.escape, added))) if added else None)
+            self._words = (BYTE_LEVEL_ASCII if pattern == BYTE_LEVEL_PATTERN else regex.compile(pattern),
+                           re.compile('|'.join(map(re.escape, added))) if added else None, table)
     return self._words or None
 
 # %% ../nbs/20_tokens.ipynb #d2065008
@@ -313,17 +321,15 @@ def encode_lengths(self:TokenCounter, texts:Sequence[str], progress:bool=False) 
 
 @patch
 def segment_lengths(self:TokenCounter, segments:Sequence[str], progress:bool=False) -> list[int]:
-    "Token count of each stretch: plain-ASCII ones through their pre-tokens (each distinct pre-token encoded once), the rest by the fast tokenizer"
+    "Token count of each stretch: plain-ASCII ones through their pre-tokens (the BPE model run once per distinct pre-token), the rest by the fast tokenizer"
     words = self.word_pattern()
     if words is None: return self.encode_lengths(segments, progress)
-    pattern, added = words
-    split = [pattern.findall(s) if _PLAIN_ASCII(s) and not (added and added.search(s)) else None for s in segments]
-    distinct = list(dict.fromkeys(chain.from_iterable(w for w in split if w)))
-    whole = [w for w in distinct if pattern.findall(w) == [w]]   # a pre-token encoded alone must stay one pre-token
-    lengths = dict(zip(whole, self.encode_lengths(whole, progress)))
-    split = [w if w is not None and all(x in lengths for x in w) else None for w in split]
-    rest = iter(self.encode_lengths([s for s, w in zip(segments, split) if w is None], progress))
-    return [sum(map(lengths.__getitem__, w)) if w is not None else next(rest) for w in split]
+    split, added, table = words
+    parts = [split.findall(s) if _PLAIN_ASCII(s) and not (added and added.search(s)) else None for s in segments]
+    tokenize = self.backend.model.tokenize
+    lengths = {w: len(tokenize(w.translate(table))) for w in dict.fromkeys(chain.from_iterable(w for w in parts if w))}
+    rest = iter(self.encode_lengths([s for s, w in zip(segments, parts) if w is None], progress))
+    return [sum(map(lengths.__getitem__, w)) if w is not None else next(rest) for w in parts]
 
 @patch
 def count(self:TokenCounter, texts:Sequence[str], progress:bool=False) -> list[int]:
@@ -642,7 +648,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #01736bac
+# %% ../nbs/20_tokens.ipynb #71846e09
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
