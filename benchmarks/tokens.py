@@ -88,11 +88,11 @@ def _phases_once(tokenizer, name:str, path:Path) -> dict:
     pattern = counter.split_pattern()
     parts = [pattern.split(x) for x in texts]
     distinct = list(dict.fromkeys(chain.from_iterable(parts))); lap('cut at special tokens, dedupe')
-    words, added = counter.word_pattern()
+    words, added, table = counter.word_pattern()
     from steer.tokens import _PLAIN_ASCII
-    split = [words.findall(s) if _PLAIN_ASCII(s) and not added.search(s) else None for s in distinct]; lap('pre-tokenize ASCII stretches (regex)')
+    split = [words.findall(s) if _PLAIN_ASCII(s) and not added.search(s) else None for s in distinct]; lap('pre-tokenize ASCII stretches (re)')
     distinct_words = list(dict.fromkeys(chain.from_iterable(w for w in split if w)))
-    counter.encode_lengths(distinct_words); lap('encode distinct pre-tokens')
+    [len(counter.backend.model.tokenize(w.translate(table))) for w in distinct_words]; lap('BPE on each distinct pre-token')
     rest = [s for s, w in zip(distinct, split) if w is None]
     counter.encode_lengths(rest); lap('encode other stretches whole')
     lengths = dict(zip(distinct, counter.segment_lengths(distinct)))
