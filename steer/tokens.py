@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from fastcore.basics import patch
 from fastcore.script import Param
-from .core import SteerError, atomic_path, git_sha, iso_now, read_json, read_jsonl, write_json
+from .core import SteerError, atomic_path, git_sha, iso_now, project_root, read_json, read_jsonl, write_json
 
 # %% auto #0
 __all__ = ['DATA_SUFFIXES', 'ROW_KINDS', 'PAIR_SIDES', 'PERSONALITY_PROMPT', 'Conversation', 'BYTE_LEVEL_PATTERN',
@@ -648,7 +648,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #71846e09
+# %% ../nbs/20_tokens.ipynb #57d16ef2
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
@@ -705,7 +705,7 @@ def write_token_stats(datasets:Sequence[DatasetTokens], stats:str|Path, plots:st
     from steer import __version__
     tokenizers = sorted({d.tokenizer for d in datasets})
     entries = {**existing, **{d.name: dataset_stats(d, str(plots/f)) for d, f in zip(datasets, names)}}
-    doc = {'metadata': {'total_datasets': len(entries), 'timestamp': iso_now(), 'git_sha': git_sha(), 'tokenizer': tokenizers[0] if len(tokenizers) == 1 else tokenizers,
+    doc = {'metadata': {'total_datasets': len(entries), 'timestamp': iso_now(), 'git_sha': git_sha(project_root()), 'tokenizer': tokenizers[0] if len(tokenizers) == 1 else tokenizers,
                         'steer_version': __version__, 'summary_plot': str(plots/'summary.png')},
            'datasets': entries}
     for path, png in pngs.items():
