@@ -20,8 +20,8 @@ __all__ = ['DATA_SUFFIXES', 'ROW_KINDS', 'PAIR_SIDES', 'PERSONALITY_PROMPT', 'Co
            'BYTE_LEVEL_ASCII', 'MODEL_TOKENIZERS', 'ROW_FIELDS', 'is_saved_dataset', 'dataset_paths', 'read_rows',
            'row_kind', 'chat_conversation', 'row_sequences', 'Framing', 'plain_framing', 'template_render',
            'template_framing', 'TokenCounter', 'count_row_by_row', 'sequence_texts', 'count_sequences', 'describe',
-           'score_key', 'parse_dataset_name', 'DatasetTokens', 'dataset_stats', 'score_groups', 'plot_dataset',
-           'plot_summary', 'figure_png', 'load_tokenizer', 'load_dataset', 'analyze_datasets', 'write_token_stats',
+           'score_key', 'parse_dataset_name', 'DatasetTokens', 'dataset_stats', 'score_groups', 'figure_png',
+           'plot_dataset', 'plot_summary', 'load_tokenizer', 'load_dataset', 'analyze_datasets', 'write_token_stats',
            'analyze']
 
 # %% ../nbs/20_tokens.ipynb #b013173e
@@ -57,6 +57,7 @@ def dataset_paths(paths:Iterable[str|Path]) -> list[Path]:
         found += inside
     return found
 
+# %% ../nbs/20_tokens.ipynb #d768e167
 def _first_line(e:BaseException) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 def read_rows(path:str|Path) -> list[dict]:
@@ -331,6 +332,7 @@ def segment_lengths(self:TokenCounter, segments:Sequence[str], progress:bool=Fal
     rest = iter(self.encode_lengths([s for s, w in zip(segments, parts) if w is None], progress))
     return [sum(map(lengths.__getitem__, w)) if w is not None else next(rest) for w in parts]
 
+# %% ../nbs/20_tokens.ipynb #4c1bb619
 @patch
 def count(self:TokenCounter, texts:Sequence[str], progress:bool=False) -> list[int]:
     "Tokens the model reads for each text: cut at the template's special tokens, each distinct stretch counted once; plus a BOS the tokenizer adds"
@@ -530,6 +532,12 @@ def _mark(ax, values:np.ndarray):
         ax.axvline(x, color='black', linestyle=style, linewidth=1.2, label=f"{'median' if q == 50 else 'p95'} {x:g}")
 
 # %% ../nbs/20_tokens.ipynb #8f9537ab
+def figure_png(fig, dpi:int=100) -> bytes:
+    "A matplotlib figure as PNG bytes"
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi)
+    return buf.getvalue()
+
 def _by_score_panel(ax, ax2, d:DatasetTokens, totals:np.ndarray, bins, scores:list[str]):
     "Histogram stacked by score; mean length per score"
     from matplotlib import colormaps
@@ -565,6 +573,7 @@ def _sides_panel(ax, ax2, d:DatasetTokens, totals:np.ndarray, bins):
     for v, label, color in ((prompt, 'prompt side', 'tab:green'), (response, 'response side', 'tab:red')): ax2.hist(v, bins=side_bins, alpha=0.55, color=color, label=label)
     ax2.set_xlabel('tokens'); ax2.set_ylabel(f'{_UNITS[d.kind].split(" ")[0]}s'); ax2.set_title('prompt and response sides'); ax2.legend(fontsize=8)
 
+# %% ../nbs/20_tokens.ipynb #21ce0d4d
 def plot_dataset(d:DatasetTokens):
     "One dataset's figure: tokens per sequence by score or side, median and p95 marked; beside it length by score, the gap within pairs, or the two sides"
     from matplotlib.figure import Figure
@@ -613,12 +622,6 @@ def plot_summary(datasets:Sequence[DatasetTokens]):
     fig.suptitle(f"Tokens per sequence across {len(ds)} dataset{'s' if len(ds) > 1 else ''} — {', '.join(sorted({d.tokenizer for d in ds}))}")
     return fig
 
-def figure_png(fig, dpi:int=100) -> bytes:
-    "A matplotlib figure as PNG bytes"
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi)
-    return buf.getvalue()
-
 # %% ../nbs/20_tokens.ipynb #b6e844ad
 MODEL_TOKENIZERS = {'gemma-2-27b': 'google/gemma-2-27b-it', 'llama-3.3-70b': 'meta-llama/Llama-3.3-70B-Instruct', 'qwen-3-32b': 'Qwen/Qwen3-32B'}
 
@@ -648,7 +651,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #57d16ef2
+# %% ../nbs/20_tokens.ipynb #c83fed9d
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
@@ -680,6 +683,7 @@ def analyze_datasets(paths:Iterable[str|Path], tokenizer:str|None=None, progress
     results.update((d.name, d) for d in _count_together(pending, counters, progress))
     return [results[n] for n in names]
 
+# %% ../nbs/20_tokens.ipynb #547a2006
 def _file_names(names:Sequence[str], taken:set[str]) -> list[str]:
     "A distinct, file-name-safe PNG name for each dataset name"
     out = []
@@ -690,7 +694,6 @@ def _file_names(names:Sequence[str], taken:set[str]) -> list[str]:
         taken.add(stem); out.append(f'{stem}.png')
     return out
 
-# %% ../nbs/20_tokens.ipynb #547a2006
 def write_token_stats(datasets:Sequence[DatasetTokens], stats:str|Path, plots:str|Path, merge:bool=False) -> dict:
     "Write one PNG per dataset, `summary.png` and the stats JSON: every figure drawn before anything is written, each file written atomically"
     stats, plots = Path(stats), Path(plots)
