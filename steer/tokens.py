@@ -57,7 +57,7 @@ def dataset_paths(paths:Iterable[str|Path]) -> list[Path]:
         found += inside
     return found
 
-# %% ../nbs/20_tokens.ipynb #d768e167
+# %% ../nbs/20_tokens.ipynb #5d8e8e67
 def _first_line(e:BaseException) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 def read_rows(path:str|Path) -> list[dict]:
@@ -332,7 +332,7 @@ def segment_lengths(self:TokenCounter, segments:Sequence[str], progress:bool=Fal
     rest = iter(self.encode_lengths([s for s, w in zip(segments, parts) if w is None], progress))
     return [sum(map(lengths.__getitem__, w)) if w is not None else next(rest) for w in parts]
 
-# %% ../nbs/20_tokens.ipynb #4c1bb619
+# %% ../nbs/20_tokens.ipynb #12467281
 @patch
 def count(self:TokenCounter, texts:Sequence[str], progress:bool=False) -> list[int]:
     "Tokens the model reads for each text: cut at the template's special tokens, each distinct stretch counted once; plus a BOS the tokenizer adds"
@@ -573,7 +573,7 @@ def _sides_panel(ax, ax2, d:DatasetTokens, totals:np.ndarray, bins):
     for v, label, color in ((prompt, 'prompt side', 'tab:green'), (response, 'response side', 'tab:red')): ax2.hist(v, bins=side_bins, alpha=0.55, color=color, label=label)
     ax2.set_xlabel('tokens'); ax2.set_ylabel(f'{_UNITS[d.kind].split(" ")[0]}s'); ax2.set_title('prompt and response sides'); ax2.legend(fontsize=8)
 
-# %% ../nbs/20_tokens.ipynb #21ce0d4d
+# %% ../nbs/20_tokens.ipynb #3e2dd697
 def plot_dataset(d:DatasetTokens):
     "One dataset's figure: tokens per sequence by score or side, median and p95 marked; beside it length by score, the gap within pairs, or the two sides"
     from matplotlib.figure import Figure
@@ -651,7 +651,7 @@ def load_dataset(path:Path, tokenizer:str|None=None) -> dict:
     return {'name': path.stem if path.is_file() else path.name, 'source': str(path), 'rows': rows, 'kind': row_kind(rows[0], str(path)),
             'tokenizer': _tokenizer_for(rows, str(path), tokenizer)}
 
-# %% ../nbs/20_tokens.ipynb #c83fed9d
+# %% ../nbs/20_tokens.ipynb #c1af6ca0
 def _count_together(entries:list[dict], counters:dict, progress:bool) -> list[DatasetTokens]:
     "Datasets read together, counted in one pass per tokenizer; their rows kept only with the fields the statistics read"
     out = []
