@@ -21,6 +21,7 @@ COMMANDS = {
     'train': ('steer.train', 'train', 'Extract a steering vector from a contrast type and save .safetensors/.json/.pkl'),
     'evaluate': ('steer.evaluate', 'evaluate', "Measure a saved vector on held-out pairs (layer and multiplier sweeps, samples) into its json"),
     'tune': ('steer.evaluate', 'tune', "Pick the layer and multiplier range with the largest effect under a perplexity guard; write it to the vector's json"),
+    'tokens analyze': ('steer.tokens', 'analyze', "Token statistics of datasets in the model's own tokens: stats JSON, histograms, score breakdowns"),
 }
 
 def _usage() -> str:
