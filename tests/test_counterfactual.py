@@ -153,7 +153,7 @@ def cli_error(capsys, *args) -> str:
 def test_bad_input(tmp_path, capsys):
     tasks = tmp_path/'cfg'/'tasks'; tasks.mkdir(parents=True)
     good = (Path(__file__).parents[1]/'data'/'tasks'/'refusal.yaml').read_text()
-    (tasks/'broken.yaml').write_text('task_name: broken\ntemplates: {single_token: [unclosed\n')
+    (tasks/'broken.yaml').write_text('task_name: broken\ndescription: a: b\n')
     (tasks/'nokey.yaml').write_text(good.replace('generation_instructions:', 'instructions:'))
     (tasks/'badtype.yaml').write_text(good.replace('batch_size: 10', 'batch_size: [10]'))
     out = tmp_path/'out'/'x.jsonl'
@@ -198,7 +198,7 @@ def test_api_build_against_steer_serve(tmp_path, fault_server, hf_tokenizers):
     first = read_json(out.with_suffix('.summary.json'))
     ev = first['events']
     print('first run:', json.dumps(ev), first['usage'])
-    assert ev['retried: api error'] == 2                                   # the two injected 500s, each asked again
+    assert ev['retried: api error'] >= 2 and p.output.count('injected 500 for testing') >= 2   # the two injected 500s, each asked again
     assert ev['json mode refused by the server: asked again without it'] == 1
     assert ev['requests'] >= 4 and ev['pairs parsed'] >= 1 and ev['valid pairs'] >= 1
     assert first['usage']['prompt_tokens'] > 0 and first['usage']['completion_tokens'] > 0
@@ -225,7 +225,7 @@ def test_batch_workflow_against_steer_serve(tmp_path, steer_server, hf_tokenizer
         p = run(STEER + ['counterfactual', *map(str, args)])
         assert p.proc.returncode == 0, p.output
         return p.output
-    out = cf('batch-create', *common, '--num-batches', 1, '--requests-per-batch', 20, '--pairs-per-request', 3,
+    out = cf('batch-create', *common, '--num-batches', 1, '--requests-per-batch', 12, '--pairs-per-request', 3,
              '--model', 'smollm2-135m-instruct', '--base-url', f'{steer_server}/v1')
     assert 'JSON mode off' in out                                          # steer serve refused the probe
     meta = read_json(d/'sentiment'/'batch_metadata.json')
@@ -240,6 +240,6 @@ def test_batch_workflow_against_steer_serve(tmp_path, steer_server, hf_tokenizer
     out = cf('batch-process', *common, '--target-scenarios', 3, '--output', result)
     summary = read_json(result.with_suffix('.summary.json'))
     print(out, json.dumps(summary['counts']))
-    assert summary['counts']['responses'] == 20 and summary['counts']['pairs parsed'] > 0
+    assert summary['counts']['responses'] == 12 and summary['counts']['pairs parsed'] > 0
     assert 1 <= summary['scenarios'] <= 3 and summary['usage']['completion_tokens'] > 0
     check_dataset(read_rows(result), hf_tokenizers, 'sentiment')
