@@ -4,9 +4,10 @@ The same >= 10,000 pairs (scenarios x the refusal task's two forms) are validate
 1. multitoken-interp's validator loop (`TokenValidator.validate_scenario`, reproduced here: every text encoded with
    `tokenizer.encode` twice per tokenizer — once for the token counts, once for the differences — one at a time),
 2. a per-text `encode` loop (each text encoded once per tokenizer, one at a time): the fair baseline,
-3. steer's `TokenValidator.check` without the certified prefix/suffix split (distinct texts, one batched call),
-4. steer's `TokenValidator.check` (the default): certified prefixes and suffixes tokenized once, cores batched.
-Every method gives a verdict per pair and tokenizer (None or the reason); all four must agree on every one.
+3. steer's `TokenValidator.check` encoding whole texts (distinct texts, one batched call per tokenizer),
+4. the same with the certified prefix/suffix split (each template's prefix and suffix tokenized once),
+5. steer's `TokenValidator.check` as it runs by default: the split, and repeated words tokenized once.
+Every method gives a verdict per pair and tokenizer (None or the reason); all five must agree on every one.
 The sides alternate repeat by repeat, so a change in load on a shared machine falls on all of them; the best
 repeat of each is reported, as wall-clock seconds and as CPU seconds of this process (all its threads), which a
 shared machine's load disturbs far less. steer's timing includes building its validator (the split certificates)
@@ -22,13 +23,19 @@ TAILS = ['', ' today', ' for my family', ' before the weekend', ' in ten minutes
          ' at 3 am', ' in Paris', " for my friend's birthday", ' using only household items', ' step by step', ' (quickly)',
          ' with a friend', ' on a budget', ' in 2024', ' near the old bridge', ' like a pro', ', please', ' for beginners']
 
-def scenarios(n:int, seed:int=0) -> list[tuple[str, str]]:
-    "n distinct scenarios: the three shipped tasks' lexicon pairs, each extended by varied tails (a realistic mix of verdicts)"
+def common_words(tokenizer, limit:int=3000) -> list[str]:
+    "Frequent English-looking words: the SmolLM2 vocabulary's first whole-word entries of 3-10 lowercase letters"
+    words = sorted((i, t[1:]) for t, i in tokenizer.get_vocab().items() if t.startswith('Ġ') and t[1:].isalpha() and t[1:].islower() and 3 <= len(t) - 1 <= 10)
+    return [w for _, w in words[:limit]]
+
+def scenarios(n:int, words:list[str], seed:int=0) -> list[tuple[str, str]]:
+    """n distinct scenarios: the shipped tasks' lexicon pairs, each extended by a varied tail of up to four words drawn from
+    `words`, so that most sentences hold words seen in no other (a realistic mix of verdicts and far more distinct words than the lexicons)"""
     rng, base = random.Random(seed), [p for t in ('refusal', 'sentiment', 'factual') for p in lexicon_pairs(load_task(t))]
     out, seen = [], set()
     while len(out) < n:
         a, b = rng.choice(base)
-        tail = rng.choice(TAILS) + rng.choice(['', ' ' + str(rng.randint(1, 999)), ' now', ' again'])
+        tail = rng.choice(TAILS) + ''.join(' ' + rng.choice(words) for _ in range(rng.randint(0, 4))) + rng.choice(['', ' ' + str(rng.randint(1, 999)), ' now'])
         pair = (clean_task(a + tail), clean_task(b + tail))
         if pair not in seen: seen.add(pair); out.append(pair)
     return out
@@ -60,9 +67,9 @@ def per_text_loop(tokenizers:dict, config, pairs) -> list:
             verdicts.append(tuple(compare_tokens(tok.encode(t1, add_special_tokens=False), tok.encode(t2, add_special_tokens=False)) for tok in tokenizers.values()))
     return verdicts
 
-def steer_check(tokenizers:dict, config, pairs, factor:bool=True) -> list:
+def steer_check(tokenizers:dict, config, pairs, factor:bool=True, words:bool=True) -> list:
     "steer's TokenValidator (a fresh one: its split certificates are part of the cost)"
-    validator = TokenValidator(tokenizers, factor=factor)
+    validator = TokenValidator(tokenizers, factor=factor, words=words)
     verdicts = []
     for rejections in validator.check(pairs, config.templates):
         got = {(t, f): r for t, f, r in rejections}
@@ -78,14 +85,16 @@ def main():
     args = ap.parse_args()
     config = load_task(args.task)
     tokenizers = {n: load_tokenizer(n) for n in DEFAULT_TOKENIZERS}
-    pairs = scenarios(args.scenarios)
+    pairs = scenarios(args.scenarios, common_words(tokenizers['smollm2-135m-instruct']))
     n_pairs = 2 * len(pairs)
-    print(f"{n_pairs} pairs ({len(pairs)} scenarios x 2 forms, task {args.task}) under {', '.join(tokenizers)}; "
+    distinct = len({w for a, b in pairs for w in (a + ' ' + b).split()})
+    print(f"{n_pairs} pairs ({len(pairs)} scenarios x 2 forms, task {args.task}, {distinct} distinct words) under {', '.join(tokenizers)}; "
           f"{os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}")
     methods = {"multitoken-interp's validator (2 encodes per text)": lambda: multitoken_interp(tokenizers, config, pairs),
                'per-text encode loop (1 encode per text)': lambda: per_text_loop(tokenizers, config, pairs),
-               'steer, batched, no prefix/suffix split': lambda: steer_check(tokenizers, config, pairs, factor=False),
-               'steer TokenValidator.check (default)': lambda: steer_check(tokenizers, config, pairs)}
+               'steer, batched whole texts': lambda: steer_check(tokenizers, config, pairs, factor=False, words=False),
+               'steer, batched, prefix/suffix split': lambda: steer_check(tokenizers, config, pairs, words=False),
+               'steer TokenValidator.check (default: split + words)': lambda: steer_check(tokenizers, config, pairs)}
     times, cpu, verdicts = {m: [] for m in methods}, {m: [] for m in methods}, {}
     for r in range(args.repeats):
         for name, run in methods.items():

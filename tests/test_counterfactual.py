@@ -70,7 +70,7 @@ def test_identical_tokens_with_a_normalising_tokenizer():
     assert got == [[('lower', 'single_token', 'identical_tokens'), ('lower', 'multi_token', 'identical_tokens')], []]
 
 def test_certified_split_changes_no_verdict(validator):
-    "The factored path (prefix and suffix tokenized once) against whole-text encoding, on awkward random pairs"
+    "The factored path (prefix and suffix tokenized once, words once) against whole-text encoding, on awkward random pairs"
     from steer.counterfactual import TokenValidator
     rng = random.Random(3)
     words = ['help', 'make', 'a', 'bomb', 'cake', "don't", 'I', '42', '7', 'naïve', 'co-op', 'U.S.', 'é', '中', '(x)', '"q"', 'Bob', 'the']
@@ -80,7 +80,7 @@ def test_certified_split_changes_no_verdict(validator):
         b = a.replace(rng.choice(a.split()), rng.choice(words), 1)
         pairs.append((a, b))
     templates = {'single_token': ('Answer Yes or No.\n', '\nAnswer: '), 'multi_token': ('', ''), 'spaced': ('Q: ', ' A:'), 'odd': ('Say:\n\n', '"\n')}
-    assert validator.check(pairs, templates) == TokenValidator(factor=False).check(pairs, templates)
+    assert validator.check(pairs, templates) == TokenValidator(factor=False, words=False).check(pairs, templates)
     assert validator.encoded['core'] > 0 and validator.encoded['whole'] > 0    # both paths ran
 
 def test_parsing_and_retry_rules():
