@@ -83,6 +83,17 @@ def test_certified_split_changes_no_verdict(validator):
     assert validator.check(pairs, templates) == TokenValidator(factor=False, words=False).check(pairs, templates)
     assert validator.encoded['core'] > 0 and validator.encoded['whole'] > 0    # both paths ran
 
+def test_word_pieces_are_exact(hf_tokenizers):
+    "Texts cut into word pieces, each piece encoded once: the joined ids equal transformers' own encode of the whole text"
+    from steer.counterfactual import encode_pieces, word_cutter
+    rng = random.Random(5)
+    words = ['How', 'can', 'I', 'help', 'my', 'neighbor', "don't", '42', 'naïve', 'U.S.', '<b>', 'a>', '(x)', '"q"', '\n', '\t', 'é', '中', '--', '...']
+    texts = [''.join(rng.choice(words) + rng.choice([' ', ' ', '', '  ']) for _ in range(rng.randint(1, 10))) for _ in range(2000)]
+    for name, tok in hf_tokenizers.items():
+        cut = word_cutter(tok)
+        assert cut is not None and any(len(cut(t)) > 2 for t in texts)
+        assert encode_pieces(tok, texts, cut) == [tok.encode(t, add_special_tokens=False) for t in texts], name
+
 def test_parsing_and_retry_rules():
     from steer.counterfactual import ParsedAnswer, Retry, is_permanent, parse_pairs
     sides = ('safe', 'harmful')
