@@ -22,6 +22,12 @@ COMMANDS = {
     'evaluate': ('steer.evaluate', 'evaluate', "Measure a saved vector on held-out pairs (layer and multiplier sweeps, samples) into its json"),
     'tune': ('steer.evaluate', 'tune', "Pick the layer and multiplier range with the largest effect under a perplexity guard; write it to the vector's json"),
     'tokens analyze': ('steer.tokens', 'analyze', "Token statistics of datasets in the model's own tokens: stats JSON, histograms, score breakdowns"),
+    'counterfactual generate': ('steer.counterfactual', 'generate', 'Build prompt/counterfactual pairs one token apart under every tokenizer (API, local model or --from-lexicon)'),
+    'counterfactual batch-create': ('steer.counterfactual', 'batch_create', 'Write Batch API request files for counterfactual pairs (state in batch_metadata.json)'),
+    'counterfactual batch-submit': ('steer.counterfactual', 'batch_submit', 'Upload and start the batch files not yet submitted'),
+    'counterfactual batch-status': ('steer.counterfactual', 'batch_status', 'Check (or --wait for) the submitted batches'),
+    'counterfactual batch-download': ('steer.counterfactual', 'batch_download', 'Download the results of finished batches'),
+    'counterfactual batch-process': ('steer.counterfactual', 'batch_process', 'Validate the downloaded pairs and write the first N valid scenarios'),
 }
 
 def _usage() -> str:
