@@ -11,7 +11,7 @@ from itertools import product
 from pathlib import Path
 from typing import Callable, Sequence
 import yaml
-from .core import SteerError, data_dir, iso_now, read_json, write_json, write_jsonl
+from .core import SteerError, check_writable_folder, data_dir, iso_now, read_json, write_json, write_jsonl
 from .generate import (BATCH_DISCOUNT, Completion, Generator, LocalGenerator, OpenAIGenerator, Usage, batch_request,
                             batch_state_path, completion_from_response, download_batch, is_local_url, model_price,
                             open_generator, read_batch_results, submit_batch, wait_for_batch, write_batch_requests)
@@ -774,7 +774,7 @@ def batch_create(task:str='refusal', # task name or path to a task YAML
         if value < 1: raise SteerError(f"{name} must be at least 1, got {value}")
     for name, value in (('json_mode', json_mode), ('prefill', prefill)):
         if value not in ('auto', 'on', 'off'): raise SteerError(f"{name} must be auto, on or off, got {value!r}")
-    folder = batch_folder(config.task_name, batch_dir)
+    folder = check_writable_folder(batch_folder(config.task_name, batch_dir), 'batch folder')
     if (folder/BATCH_METADATA).exists(): raise SteerError(f"{folder/BATCH_METADATA} exists: this workflow was created already (delete {folder} to start again)")
     use_json = json_mode == 'on' or json_mode == 'auto' and probe_json_mode(model, base_url)
     use_prefill = prefill == 'on' or prefill == 'auto' and is_local_url(base_url)

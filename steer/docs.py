@@ -276,6 +276,9 @@ def render_readme(index_nb:str|Path, dest:str|Path, site_url:str|None=None) -> P
 def build_docs(force:bool=False) -> Path:
     "Build the docs site into `_docs/` and README.md from `nbs/index.ipynb`; return the site folder"
     from nbdev.config import get_config
+    here = Path.cwd().resolve()
+    if not any((d/'settings.ini').exists() for d in [here, *here.parents]):
+        raise SteerError(f"no settings.ini in {here} or a folder above it: run steer docs inside the repository")
     cfg = get_config()
     if quarto_available():
         from nbdev.quarto import nbdev_docs

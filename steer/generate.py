@@ -352,6 +352,13 @@ class OpenAIGenerator(Generator):
         if isinstance(e, openai.APIConnectionError): return SteerError(f"{what}: cannot reach {self.base_url or 'api.openai.com'} ({type(e).__name__})")
         return SteerError(f"{what}: {type(e).__name__}: {e}")
 
+    def check_reachable(self, timeout:float=10.0) -> None:
+        "Fail fast, before a long job starts: one `GET /models` (one retry); an unreachable server or a rejected key raises `SteerError`"
+        import openai
+        try: self.client.with_options(max_retries=1, timeout=timeout).models.list()
+        except (openai.AuthenticationError, openai.APIConnectionError) as e: raise self._error(e, f"{self.model_name}") from None
+        except openai.OpenAIError: pass   # a server without /models (or a transient error) is found out by the job itself
+
     def complete(self, messages:list[dict], **params) -> Completion:
         "One chat completion for `messages` (`params` are body fields, e.g. from `_params`)"
         import openai
@@ -406,9 +413,13 @@ def open_generator(model:str, # embedded name, Hub id, folder or .gguf (local), 
                    batch_size:int|None=None, # local: prompts per batch (default STEER_INFERENCE_BATCH_SIZE)
                    concurrency:int=8, # API: requests in flight
                    dtype:str='float32', device:str='cpu', # local: weights dtype and device
+                   check:bool=True, # API: fail now if the server cannot be reached or rejects the key
                    **kwargs) -> Generator:
     "A `LocalGenerator` for a local model, or an `OpenAIGenerator` for an API model or any `base_url`"
-    if base_url or is_api_model(model): return OpenAIGenerator(model, base_url=base_url, concurrency=concurrency, api_key=api_key, **kwargs)
+    if base_url or is_api_model(model):
+        gen = OpenAIGenerator(model, base_url=base_url, concurrency=concurrency, api_key=api_key, **kwargs)
+        if check: gen.check_reachable()
+        return gen
     lm, tokenizer = load_model(model, dtype, device)
     return LocalGenerator(lm, tokenizer, batch_size=batch_size)
 

@@ -539,9 +539,9 @@ def _guard(server:Server):
     return guard
 
 def _faults(server:Server):
-    "Middleware for tests: the next injected faults answer /v1 requests instead of the routes"
+    "Middleware for tests: the next injected faults answer POST /v1 requests (the generating ones) instead of the routes"
     async def inject_faults(request:Request, call_next):
-        if server.faults and request.url.path.startswith('/v1/'):
+        if server.faults and request.method == 'POST' and request.url.path.startswith('/v1/'):
             status, retry_after_ms = server.faults.popleft()
             server.injected += 1
             headers = {'retry-after-ms': str(retry_after_ms)} if retry_after_ms is not None else {}

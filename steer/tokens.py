@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from fastcore.basics import patch
 from fastcore.script import Param
-from .core import SteerError, atomic_path, git_sha, iso_now, project_root, read_json, read_jsonl, write_json
+from .core import SteerError, atomic_path, check_writable_folder, git_sha, iso_now, project_root, read_json, read_jsonl, write_json
 
 # %% auto #0
 __all__ = ['DATA_SUFFIXES', 'ROW_KINDS', 'PAIR_SIDES', 'PERSONALITY_PROMPT', 'Conversation', 'BYTE_LEVEL_PATTERN',
@@ -729,6 +729,8 @@ def analyze(datasets:_datasets=None,                       # dataset paths: save
     "Token statistics of datasets in the model's own tokens: a stats JSON (persona-subspace's shape, extended) and histograms"
     if isinstance(datasets, (str, Path)): datasets = [p.strip() for p in str(datasets).split(',') if p.strip()]
     if not datasets: raise SteerError("give at least one dataset: --datasets PATH [PATH ...]")
+    if Path(stats).is_dir(): raise SteerError(f"{stats}: the stats file is a folder; give a .json file path")
+    check_writable_folder(Path(stats).parent, 'folder of the stats file'); check_writable_folder(plots, 'plots folder')   # before any counting
     results = analyze_datasets(datasets, tokenizer, progress=not no_progress)
     doc = write_token_stats(results, stats, plots, merge)
     for d in results:

@@ -8,7 +8,7 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import gguf, pytest, torch
 from harness import STEER, run
-from steer.cli import main
+from steer.cli import COMMANDS, main
 from steer.vectors import SteeringVector, save_vector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +25,8 @@ def write_bad_files(d:Path):
     (d/'neutral_bad.json').write_text('[{"prompt": "Hi"}]')
     (d/'afile').write_text('not a folder')
     (d/'notes.txt').write_text('not a notebook')
+    (d/'chat.jsonl').write_text('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}\n')
+    (d/'badtask.yaml').write_text('templates: [\n')
     g = torch.Generator().manual_seed(0)
     meta = {'model': 'smollm2-135m-instruct', 'data_file': str(ROOT/'data'/'contrast_pairs'/'optimism.json'), 'split': {'train': [0, 90], 'heldout': [90, 103]}}
     save_vector(SteeringVector({10: torch.randn(576, generator=g)}, dict(meta)), d/'good', pickle_copy=False)
@@ -108,6 +110,31 @@ CASES = [   # (id, argv, what stderr must say)
     ('demo-malformed-data', ['demo', '--data-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
     ('demo-too-few-pairs', ['demo', '--num-train', '500'], 'need more than num_train=500'),
     ('demo-layer-range', ['demo', '--layer', '99'], 'out of range'),
+    # tokens analyze
+    ('tokens-no-dataset', ['tokens', 'analyze', '--datasets', 'nosuch.jsonl'], 'nosuch.jsonl: no such file or folder'),
+    ('tokens-malformed', ['tokens', 'analyze', '--datasets', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('tokens-empty', ['tokens', 'analyze', '--datasets', 'empty.jsonl'], 'empty.jsonl: empty dataset (no rows)'),
+    ('tokens-wrong-shape', ['tokens', 'analyze', '--datasets', 'wrongshape.json'], 'expected a JSON list of objects'),
+    ('tokens-unknown-tokenizer', ['tokens', 'analyze', '--datasets', 'chat.jsonl', '--tokenizer', 'no-such-model'], "unknown model 'no-such-model'"),
+    ('tokens-stats-under-file', ['tokens', 'analyze', '--datasets', 'chat.jsonl', '--stats', 'afile/stats.json'], 'afile: exists and is not a folder'),
+    ('tokens-plots-is-file', ['tokens', 'analyze', '--datasets', 'chat.jsonl', '--plots', 'afile'], 'so the plots folder afile cannot be made'),
+    # counterfactual
+    ('counterfactual-unknown-task', ['counterfactual', 'generate', '--task', 'nosuch', '--from-lexicon'], "unknown task 'nosuch'"),
+    ('counterfactual-malformed-task', ['counterfactual', 'generate', '--task', 'badtask.yaml', '--from-lexicon'], 'badtask.yaml:2: malformed YAML'),
+    ('counterfactual-no-api-key', ['counterfactual', 'generate', '--model', 'gpt-4o', '--num-scenarios', '2'], 'set the environment variable OPENAI_API_KEY'),
+    ('counterfactual-unreachable', ['counterfactual', 'generate', '--model', 'x', '--base-url', 'http://127.0.0.1:9/v1', '--num-scenarios', '2'], 'cannot reach http://127.0.0.1:9/v1'),
+    ('counterfactual-zero', ['counterfactual', 'generate', '--num-scenarios', '0', '--from-lexicon'], 'num_scenarios must be at least 1'),
+    ('counterfactual-output-under-file', ['counterfactual', 'generate', '--from-lexicon', '--num-scenarios', '2', '--output', 'afile/x.jsonl'], 'afile: exists and is not a folder'),
+    ('counterfactual-unknown-tokenizer', ['counterfactual', 'generate', '--from-lexicon', '--num-scenarios', '2', '--tokenizers', 'no-such-model'], "tokenizer 'no-such-model' cannot be loaded"),
+    ('counterfactual-batch-dir-is-file', ['counterfactual', 'batch-create', '--batch-dir', 'afile'], 'so the batch folder afile/refusal cannot be made'),
+    ('counterfactual-batch-zero', ['counterfactual', 'batch-create', '--num-batches', '0'], 'num_batches must be at least 1'),
+    ('counterfactual-submit-unprepared', ['counterfactual', 'batch-submit', '--batch-dir', 'nosuchdir'], 'no batch metadata; run `steer counterfactual batch-create` first'),
+    ('counterfactual-status-unprepared', ['counterfactual', 'batch-status', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
+    ('counterfactual-download-unprepared', ['counterfactual', 'batch-download', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
+    ('counterfactual-process-unprepared', ['counterfactual', 'batch-process', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
+    ('counterfactual-unknown-command', ['counterfactual', 'nosuch'], "unknown command 'nosuch' in 'steer counterfactual'"),
+    # docs
+    ('docs-outside-repository', ['docs'], 'no settings.ini in'),
     # the command line itself
     ('unknown-command', ['no-such-command'], "unknown command 'no-such-command'"),
 ]
@@ -123,7 +150,7 @@ def bad_dir(tmp_path_factory):
 def test_bad_input_is_one_line_and_writes_nothing(case, bad_dir, capsys, monkeypatch):
     _, argv, words = case
     monkeypatch.chdir(bad_dir)
-    monkeypatch.delenv('STEER_SERVE_API_KEY', raising=False)
+    for secret in ('STEER_SERVE_API_KEY', 'OPENAI_API_KEY', 'OPENROUTER_API_KEY', 'HF_TOKEN'): monkeypatch.delenv(secret, raising=False)
     before = snapshot(bad_dir)
     with pytest.raises(SystemExit) as exit_:
         main([str(a) for a in argv])
@@ -134,8 +161,10 @@ def test_bad_input_is_one_line_and_writes_nothing(case, bad_dir, capsys, monkeyp
     assert snapshot(bad_dir) == before, 'the command left files behind'
 
 def test_corpus_size():
-    print(f'bad-input corpus: {len(CASES)} cases over {len({c[1][0] for c in CASES})} commands')
+    commands = {' '.join(c[1][:2]) if ' '.join(c[1][:2]) in COMMANDS else c[1][0] for c in CASES}
+    print(f'bad-input corpus: {len(CASES)} cases over {len(commands)} commands')
     assert len(CASES) >= 60
+    assert commands >= set(COMMANDS), f'commands without a bad-input case: {sorted(set(COMMANDS) - commands)}'
 
 @pytest.mark.parametrize('argv,words', [(['train', '--contrast-type', 'tom', '--layers', '5,abc'], "bad layer 'abc'"),
                                         (['evaluate', 'truncated.safetensors'], 'not a readable safetensors file')])
