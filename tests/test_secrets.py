@@ -43,7 +43,18 @@ def test_no_secret_in_anything_written(tmp_path):
         '--output', tmp_path/'runs'/'train.ipynb')
     job('run', ROOT/'nbs'/'35_demo.ipynb', '-p', 'num_train', 16, '-p', 'num_heldout', 8, '-p', 'max_new_tokens', 8,
         '-p', 'output_dir', tmp_path/'demo', '--output', tmp_path/'runs'/'demo.ipynb')
+    job('run', ROOT/'nbs'/'33_evaluate.ipynb', '-p', 'layers', '8,12', '-p', 'num_train', 16, '-p', 'num_heldout', 8, '-p', 'multipliers', '-2,0,2',
+        '-p', 'tune_multipliers', '2', '-p', 'num_neutral', 4, '-p', 'max_new_tokens', 8, '--output', tmp_path/'runs'/'evaluate.ipynb')
+    chats = tmp_path/'chats.jsonl'
+    chats.write_text(''.join(json.dumps({'messages': [{'role': 'user', 'content': f'Question {i}?'}, {'role': 'assistant', 'content': f'Answer {i}.'}]}) + '\n' for i in range(5)))
+    job('run', ROOT/'nbs'/'20_tokens.ipynb', '-p', 'datasets', chats, '-p', 'stats', tmp_path/'nb-tokens'/'stats.json', '-p', 'plots', tmp_path/'nb-tokens'/'plots',
+        '--output', tmp_path/'runs'/'tokens.ipynb')
+    job('run', ROOT/'nbs'/'12_counterfactual.ipynb', '-p', 'num_scenarios', 4, '-p', 'tokenizers', 'smollm2-135m-instruct',
+        '-p', 'output', tmp_path/'nb-counterfactual'/'refusal.jsonl', '--output', tmp_path/'runs'/'counterfactual.ipynb')
     # CLI jobs
+    job('tokens', 'analyze', '--datasets', chats, '--stats', tmp_path/'tokens'/'stats.json', '--plots', tmp_path/'tokens'/'plots', '--no-progress')
+    job('counterfactual', 'generate', '--from-lexicon', '--num-scenarios', 4, '--tokenizers', 'smollm2-135m-instruct',
+        '--output', tmp_path/'counterfactual'/'refusal.jsonl', '--no-progress')
     job('train', '--contrast-type', 'optimism', '--layers', '8,12', *small, '--output-dir', tmp_path/'vectors', '--no-progress')
     vector = next((tmp_path/'vectors').glob('*.safetensors'))
     job('tune', vector, '--layers', '8,12', '--multipliers', '1,2', '--no-progress')
