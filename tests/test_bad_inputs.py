@@ -141,6 +141,8 @@ CASES = [   # (id, argv, what stderr must say)
     ('counterfactual-process-unprepared', ['counterfactual', 'batch-process', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
     ('counterfactual-unknown-command', ['counterfactual', 'nosuch'], "unknown command 'nosuch' in 'steer counterfactual'"),
     # persona
+    ('train-persona-one-side', ['train', '--pos-dataset', 'nosuchdir'], 'needs --pos-dataset and exactly one of --neg-dataset'),
+    ('train-persona-not-a-dataset', ['train', '--pos-dataset', 'afile', '--neg-dataset', 'afile'], 'afile: not a persona dataset'),
     ('persona-missing-field', ['persona', 'build', '--type', 'traits', '--name', 'nofield', '--personas', 'personas'], "nofield.json: field 'instruction[0].neg' is missing"),
     ('persona-empty-questions', ['persona', 'build', '--type', 'traits', '--name', 'analytical', '--personas', 'emptyq'], 'the question file is empty'),
     ('persona-unknown-name', ['persona', 'build', '--type', 'traits', '--name', 'nosuch', '--personas', 'personas'], "unknown trait 'nosuch'"),
