@@ -21,6 +21,7 @@ COMMANDS = {
     'train': ('steer.train', 'train', 'Extract a steering vector from a contrast type and save .safetensors/.json/.pkl'),
     'evaluate': ('steer.evaluate', 'evaluate', "Measure a saved vector on held-out pairs (layer and multiplier sweeps, samples) into its json"),
     'tune': ('steer.evaluate', 'tune', "Pick the layer and multiplier range with the largest effect under a perplexity guard; write it to the vector's json"),
+    'compare': ('steer.compare', 'compare', 'Compare extraction methods (mean_diff, pca, bipo) on one split: effect, side effects and compute per contrast set'),
     'tokens analyze': ('steer.tokens', 'analyze', "Token statistics of datasets in the model's own tokens: stats JSON, histograms, score breakdowns"),
     'counterfactual generate': ('steer.counterfactual', 'generate', 'Build prompt/counterfactual pairs one token apart under every tokenizer (API, local model or --from-lexicon)'),
     'counterfactual batch-create': ('steer.counterfactual', 'batch_create', 'Write Batch API request files for counterfactual pairs (state in batch_metadata.json)'),

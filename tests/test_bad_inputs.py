@@ -92,6 +92,17 @@ CASES = [   # (id, argv, what stderr must say)
     ('tune-bad-objective', ['tune', 'good.safetensors', '--objective', 'fun'], "unknown objective 'fun'"),
     ('tune-truncated', ['tune', 'truncated.safetensors'], 'not a readable safetensors file'),
     ('tune-bad-dtype', ['tune', 'good.safetensors', '--dtype', 'int3'], "unknown dtype 'int3'"),
+    # compare
+    ('compare-unknown-method', ['compare', '--contrast-types', 'tom', '--methods', 'mean_diff,ica'], "unknown method 'ica'"),
+    ('compare-unknown-type', ['compare', '--contrast-types', 'tom,humour'], "unknown contrast type 'humour'"),
+    ('compare-too-few-pairs', ['compare', '--contrast-types', 'tom', '--num-samples', '500'], 'num_samples=500 but'),
+    ('compare-all-held-out', ['compare', '--contrast-types', 'tom', '--num-heldout', '200'], 'leaves none to train on'),
+    ('compare-one-held-out', ['compare', '--contrast-types', 'tom', '--num-heldout', '1'], 'num_heldout must be at least 2'),
+    ('compare-bad-bipo-option', ['compare', '--contrast-types', 'tom', '--bipo-options', 'epoch=3'], 'unknown bipo option(s) epoch'),
+    ('compare-malformed-data', ['compare', '--contrast-types', '', '--data-files', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('compare-malformed-capability', ['compare', '--contrast-types', 'tom', '--capability-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('compare-bad-capability', ['compare', '--contrast-types', 'tom', '--capability-file', 'missing.json'], "item 0 needs a 'question'"),
+    ('compare-output-under-file', ['compare', '--contrast-types', 'tom', '--output-dir', 'afile/out'], 'afile: exists and is not a folder'),
     # serve (each refused before the server starts)
     ('serve-no-vector', ['serve', '--vector', 'nosuch.safetensors'], 'nosuch.safetensors: no such vector file'),
     ('serve-hidden-size', ['serve', '--vector', 'small.safetensors'], "directions of size [100]; the model's hidden size is 576"),
