@@ -29,6 +29,11 @@ COMMANDS = {
     'counterfactual batch-status': ('steer.counterfactual', 'batch_status', 'Check (or --wait for) the submitted batches'),
     'counterfactual batch-download': ('steer.counterfactual', 'batch_download', 'Download the results of finished batches'),
     'counterfactual batch-process': ('steer.counterfactual', 'batch_process', 'Validate the downloaded pairs and write the first N valid scenarios'),
+    'persona list': ('steer.persona', 'list_cmd', 'Personas of a type with their rows and judge-score histogram'),
+    'persona create': ('steer.persona', 'create', 'A filtered persona dataset (--min-score, --label-filter) as save_to_disk folder and parquet'),
+    'persona build': ('steer.persona', 'build_persona', 'Answer and judge every (variant x question) cell of one role or trait, resumably, and save its dataset'),
+    'persona build-all': ('steer.persona', 'build_all', 'Build every role and/or trait in a process pool (--workers); failures summarised'),
+    'persona import': ('steer.persona', 'import_personas', "Convert persona-subspace's responses and extract_scores into steer's datasets"),
 }
 
 def _usage() -> str:
