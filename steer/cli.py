@@ -28,6 +28,8 @@ COMMANDS = {
     'counterfactual batch-status': ('steer.counterfactual', 'batch_status', 'Check (or --wait for) the submitted batches'),
     'counterfactual batch-download': ('steer.counterfactual', 'batch_download', 'Download the results of finished batches'),
     'counterfactual batch-process': ('steer.counterfactual', 'batch_process', 'Validate the downloaded pairs and write the first N valid scenarios'),
+    'dataset build-steer': ('steer.personality', 'build_steer', 'Build a personality steering dataset: in-character and neutral answers to SODA-style situations (P2 prompts)'),
+    'dataset upload': ('steer.personality', 'upload', 'Upload a personality steering dataset with a dataset card to the Hugging Face Hub (HF_TOKEN)'),
 }
 
 def _usage() -> str:
