@@ -21,6 +21,7 @@ COMMANDS = {
     'train': ('steer.train', 'train', 'Extract a steering vector from a contrast type and save .safetensors/.json/.pkl'),
     'evaluate': ('steer.evaluate', 'evaluate', "Measure a saved vector on held-out pairs (layer and multiplier sweeps, samples) into its json"),
     'tune': ('steer.evaluate', 'tune', "Pick the layer and multiplier range with the largest effect under a perplexity guard; write it to the vector's json"),
+    'compare': ('steer.compare', 'compare', 'Compare extraction methods (mean_diff, pca, bipo) on one split: effect, side effects and compute per contrast set'),
     'tokens analyze': ('steer.tokens', 'analyze', "Token statistics of datasets in the model's own tokens: stats JSON, histograms, score breakdowns"),
     'counterfactual generate': ('steer.counterfactual', 'generate', 'Build prompt/counterfactual pairs one token apart under every tokenizer (API, local model or --from-lexicon)'),
     'counterfactual batch-create': ('steer.counterfactual', 'batch_create', 'Write Batch API request files for counterfactual pairs (state in batch_metadata.json)'),
@@ -30,6 +31,11 @@ COMMANDS = {
     'counterfactual batch-process': ('steer.counterfactual', 'batch_process', 'Validate the downloaded pairs and write the first N valid scenarios'),
     'dataset build-steer': ('steer.personality', 'build_steer', 'Build a personality steering dataset: in-character and neutral answers to SODA-style situations (P2 prompts)'),
     'dataset upload': ('steer.personality', 'upload', 'Upload a personality steering dataset with a dataset card to the Hugging Face Hub (HF_TOKEN)'),
+    'persona list': ('steer.persona', 'list_cmd', 'Personas of a type with their rows and judge-score histogram'),
+    'persona create': ('steer.persona', 'create', 'A filtered persona dataset (--min-score, --label-filter) as save_to_disk folder and parquet'),
+    'persona build': ('steer.persona', 'build_persona', 'Answer and judge every (variant x question) cell of one role or trait, resumably, and save its dataset'),
+    'persona build-all': ('steer.persona', 'build_all', 'Build every role and/or trait in a process pool (--workers); failures summarised'),
+    'persona import': ('steer.persona', 'import_personas', "Convert persona-subspace's responses and extract_scores into steer's datasets"),
 }
 
 def _usage() -> str:

@@ -13,7 +13,8 @@ from .vectors import SteeringVector, save_vector, vector_stem
 from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
 
 # %% auto #0
-__all__ = ['CONTRAST_TYPES', 'contrast_dir', 'contrast_types', 'contrast_file', 'split_pairs', 'parse_options', 'train']
+__all__ = ['CONTRAST_TYPES', 'contrast_dir', 'contrast_types', 'contrast_file', 'split_pairs', 'parse_options', 'train_persona',
+           'train']
 
 # %% ../nbs/32_train.ipynb #df04c231
 CONTRAST_TYPES = ('tom', 'irony', 'self_other', 'harmfulness')
@@ -81,6 +82,50 @@ def parse_options(spec:str|dict|None) -> dict:
         except json.JSONDecodeError: options[key.strip()] = value.strip()
     return options
 
+def _save_vector_files(vec:SteeringVector, out:Path, stem:str) -> dict[str, str]:
+    "Write the vector's three files in a staging folder and move them into `out` together (the json last)"
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    stem = _free_stem(out, stem)
+    with staging_folder(out, 'train') as staging:
+        staged = save_vector(vec, staging/stem.name)
+        paths = {kind: str(out/staged[kind].name) for kind in staged}
+        for kind in sorted(staged, key=lambda k: k == 'json'): os.replace(staged[kind], paths[kind])
+    return paths
+
+def train_persona(pos_dataset:str, neg_dataset:str|None=None, default_dataset:str|None=None, label:str|None=None,
+                  model:str='smollm2-135m-instruct', layers:str='all', batch_size:int|None=None, output_dir:str='outputs/vectors',
+                  no_progress:bool=False, dtype:str='float32', device:str='cpu', heldout_fraction:float=0.25) -> dict[str, str]:
+    "A persona vector: mean answer-token activation of the pos rows minus the neg (or default) rows, training questions only; Spearman of projection vs judge score on the held-out questions"
+    from .persona import load_rows, persona_vector, split_by_question, spearman_check
+    if not pos_dataset or bool(neg_dataset) == bool(default_dataset):
+        raise SteerError("a persona vector needs --pos-dataset and exactly one of --neg-dataset (traits) or --default-dataset (roles)")
+    other = 'neg' if neg_dataset else 'default'
+    pos_all, neg_all = load_rows(pos_dataset), load_rows(neg_dataset or default_dataset)
+    pos_rows, neg_rows = [r for r in pos_all if r.get('label') == 'pos'], [r for r in neg_all if r.get('label') == other]
+    if not pos_rows: raise SteerError(f"{pos_dataset}: no rows with label pos")
+    if not neg_rows: raise SteerError(f"{neg_dataset or default_dataset}: no rows with label {other}")
+    label = label or Path(str(pos_dataset)).name.removesuffix('.parquet').split('__')[2 if '__' in str(pos_dataset) else 0]
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_-]*', label): raise SteerError(f"persona name {label!r} cannot name a file: use letters, digits, '_' and '-'")
+    out = check_writable_folder(output_dir, 'output_dir')
+    lm, tokenizer = load_model(model, dtype, device)
+    n_layers = num_layers(lm)
+    layer_list = parse_layers(layers, n_layers)
+    (pos_train, pos_held), (neg_train, neg_held) = split_by_question(pos_rows, heldout_fraction), split_by_question(neg_rows, heldout_fraction)
+    print(f"{label}: persona vector from {len(pos_train)} pos and {len(neg_train)} {other} answers ({len(pos_held) + len(neg_held)} held out) at {len(layer_list)} layer(s) of {model}")
+    start = time.time()
+    vec = persona_vector(lm, tokenizer, pos_train, neg_train, layer_list, batch_size, not no_progress)
+    held = pos_held + neg_held
+    rho = {l: spearman_check(lm, tokenizer, vec, held, l)['rho'] for l in layer_list} if held else {}
+    vec.metadata.update(model=model, contrast_type=label, persona_datasets={'pos': str(pos_dataset), other: str(neg_dataset or default_dataset)},
+                        layers=layer_list, layers_spec=str(layers), heldout_questions=sorted({r['question_index'] for r in held}),
+                        heldout_spearman={str(l): r for l, r in rho.items()}, extraction_seconds=round(time.time() - start, 3),
+                        dtype=str(lm.dtype).removeprefix('torch.'), device=str(lm.device), timestamp=iso_now())
+    paths = _save_vector_files(vec, out, vector_stem(label, model, layer_list, n_layers))
+    if rho: print('held-out Spearman (projection vs judge score) by layer: ' + ', '.join(f'{l}: {r:.2f}' if r == r and r is not None else f'{l}: n/a' for l, r in rho.items()))
+    for p in paths.values(): print(p)
+    return paths
+
 def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or any file name in the data folder)
           data_file:str=None, # contrast pairs (JSON list or JSONL) to use instead of the contrast type's file
           model:str='smollm2-135m-instruct', # embedded name, Hub id, local folder or .gguf file
@@ -96,8 +141,13 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
           method_options:str=None, # options of the method as name=value pairs: 'epochs=5,lr=0.02' (bipo), 'normalize=true' (pca)
           dtype:str='float32', # weights dtype: float32, bfloat16 (half the memory; fast on GPUs and AMX CPUs) or float16
           device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
+          pos_dataset:str=None, # persona dataset (`steer persona create`: save_to_disk folder or .parquet) of the positive side
+          neg_dataset:str=None, # persona dataset of the opposite trait (label neg): vector = mean answer activation pos − neg
+          default_dataset:str=None, # persona dataset of default-prompt answers (label default), for roles: pos − default
          ) -> dict[str, str]:
     "Extract a steering vector from a contrast type's pairs and save it as .safetensors, .json and .pkl"
+    if pos_dataset or neg_dataset or default_dataset:
+        return train_persona(pos_dataset, neg_dataset, default_dataset, contrast_type, model, layers, batch_size, output_dir, no_progress, dtype, device)
     label, path = contrast_file(contrast_type, data_file, data_dir)
     pairs = read_contrast_pairs(path)
     train_pairs, _, split = split_pairs(pairs, num_samples, num_heldout, str(path))

@@ -43,6 +43,13 @@ def write_bad_files(d:Path):
     (d/'onlypkl.pkl').write_bytes(b'\x80\x04K\x01.')
     w = gguf.GGUFWriter(str(d/'notcv.gguf'), 'llama'); w.add_tensor('token_embd.weight', torch.zeros(4, 4).numpy())
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    # persona: a trait missing a field, and a valid trait beside an empty question file
+    src = ROOT/'tests'/'data'/'personas'
+    for folder in ('personas', 'emptyq'): (d/folder/'traits').mkdir(parents=True); shutil.copy(src/'default.json', d/folder/'default.json')
+    shutil.copy(src/'questions.jsonl', d/'personas'/'questions.jsonl'); (d/'emptyq'/'questions.jsonl').write_text('')
+    shutil.copy(src/'traits'/'analytical.json', d/'emptyq'/'traits'/'analytical.json')
+    trait = json.loads((src/'traits'/'analytical.json').read_text()); del trait['instruction'][0]['neg']
+    (d/'personas'/'traits'/'nofield.json').write_text(json.dumps(trait))
 
 CASES = [   # (id, argv, what stderr must say)
     # train
@@ -90,6 +97,17 @@ CASES = [   # (id, argv, what stderr must say)
     ('tune-bad-objective', ['tune', 'good.safetensors', '--objective', 'fun'], "unknown objective 'fun'"),
     ('tune-truncated', ['tune', 'truncated.safetensors'], 'not a readable safetensors file'),
     ('tune-bad-dtype', ['tune', 'good.safetensors', '--dtype', 'int3'], "unknown dtype 'int3'"),
+    # compare
+    ('compare-unknown-method', ['compare', '--contrast-types', 'tom', '--methods', 'mean_diff,ica'], "unknown method 'ica'"),
+    ('compare-unknown-type', ['compare', '--contrast-types', 'tom,humour'], "unknown contrast type 'humour'"),
+    ('compare-too-few-pairs', ['compare', '--contrast-types', 'tom', '--num-samples', '500'], 'num_samples=500 but'),
+    ('compare-all-held-out', ['compare', '--contrast-types', 'tom', '--num-heldout', '200'], 'leaves none to train on'),
+    ('compare-one-held-out', ['compare', '--contrast-types', 'tom', '--num-heldout', '1'], 'num_heldout must be at least 2'),
+    ('compare-bad-bipo-option', ['compare', '--contrast-types', 'tom', '--bipo-options', 'epoch=3'], 'unknown bipo option(s) epoch'),
+    ('compare-malformed-data', ['compare', '--contrast-types', '', '--data-files', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('compare-malformed-capability', ['compare', '--contrast-types', 'tom', '--capability-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
+    ('compare-bad-capability', ['compare', '--contrast-types', 'tom', '--capability-file', 'missing.json'], "item 0 needs a 'question'"),
+    ('compare-output-under-file', ['compare', '--contrast-types', 'tom', '--output-dir', 'afile/out'], 'afile: exists and is not a folder'),
     # serve (each refused before the server starts)
     ('serve-no-vector', ['serve', '--vector', 'nosuch.safetensors'], 'nosuch.safetensors: no such vector file'),
     ('serve-hidden-size', ['serve', '--vector', 'small.safetensors'], "directions of size [100]; the model's hidden size is 576"),
@@ -152,6 +170,23 @@ CASES = [   # (id, argv, what stderr must say)
     ('counterfactual-download-unprepared', ['counterfactual', 'batch-download', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
     ('counterfactual-process-unprepared', ['counterfactual', 'batch-process', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
     ('counterfactual-unknown-command', ['counterfactual', 'nosuch'], "unknown command 'nosuch' in 'steer counterfactual'"),
+    # persona
+    ('train-persona-one-side', ['train', '--pos-dataset', 'nosuchdir'], 'needs --pos-dataset and exactly one of --neg-dataset'),
+    ('train-persona-not-a-dataset', ['train', '--pos-dataset', 'afile', '--neg-dataset', 'afile'], 'afile: not a persona dataset'),
+    ('persona-missing-field', ['persona', 'build', '--type', 'traits', '--name', 'nofield', '--personas', 'personas'], "nofield.json: field 'instruction[0].neg' is missing"),
+    ('persona-empty-questions', ['persona', 'build', '--type', 'traits', '--name', 'analytical', '--personas', 'emptyq'], 'the question file is empty'),
+    ('persona-unknown-name', ['persona', 'build', '--type', 'traits', '--name', 'nosuch', '--personas', 'personas'], "unknown trait 'nosuch'"),
+    ('persona-zero-questions', ['persona', 'build', '--type', 'traits', '--name', 'analytical', '--num-questions', '0'], 'num_questions must be at least 1'),
+    ('persona-list-bad-type', ['persona', 'list', '--type', 'planets'], "unknown persona type 'planets'"),
+    ('persona-list-no-folder', ['persona', 'list', '--personas', 'nosuchdir'], 'nosuchdir: no persona folder'),
+    ('persona-create-min-score', ['persona', 'create', '--type', 'roles', '--name', 'accountant', '--min-score', '5'], 'min_score 5 is outside the role scale 0–3'),
+    ('persona-create-trait-min-score', ['persona', 'create', '--type', 'traits', '--name', 'analytical', '--min-score', '101'], 'outside the trait scale 0–100'),
+    ('persona-create-unknown', ['persona', 'create', '--type', 'traits', '--name', 'nosuch'], "unknown trait 'nosuch'"),
+    ('persona-build-all-workers', ['persona', 'build-all', '--workers', '0'], 'workers must be at least 1'),
+    ('persona-build-all-empty-questions', ['persona', 'build-all', '--personas', 'emptyq'], 'the question file is empty'),
+    ('persona-import-missing', ['persona', 'import', '--source', 'nosuchdir'], 'nosuchdir: no such folder'),
+    ('persona-import-not-persona-subspace', ['persona', 'import', '--source', 'personas'], 'no model folders with roles_240/traits_240'),
+    ('persona-unknown-command', ['persona', 'nosuch'], "unknown command 'nosuch' in 'steer persona'"),
     # docs
     ('docs-outside-repository', ['docs'], 'no settings.ini in'),
     # the command line itself
