@@ -29,6 +29,8 @@ COMMANDS = {
     'counterfactual batch-status': ('steer.counterfactual', 'batch_status', 'Check (or --wait for) the submitted batches'),
     'counterfactual batch-download': ('steer.counterfactual', 'batch_download', 'Download the results of finished batches'),
     'counterfactual batch-process': ('steer.counterfactual', 'batch_process', 'Validate the downloaded pairs and write the first N valid scenarios'),
+    'dataset build-steer': ('steer.personality', 'build_steer', 'Build a personality steering dataset: in-character and neutral answers to SODA-style situations (P2 prompts)'),
+    'dataset upload': ('steer.personality', 'upload', 'Upload a personality steering dataset with a dataset card to the Hugging Face Hub (HF_TOKEN)'),
     'persona list': ('steer.persona', 'list_cmd', 'Personas of a type with their rows and judge-score histogram'),
     'persona create': ('steer.persona', 'create', 'A filtered persona dataset (--min-score, --label-filter) as save_to_disk folder and parquet'),
     'persona build': ('steer.persona', 'build_persona', 'Answer and judge every (variant x question) cell of one role or trait, resumably, and save its dataset'),

@@ -141,6 +141,7 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
           method_options:str=None, # options of the method as name=value pairs: 'epochs=5,lr=0.02' (bipo), 'normalize=true' (pca)
           dtype:str='float32', # weights dtype: float32, bfloat16 (half the memory; fast on GPUs and AMX CPUs) or float16
           device:str='cpu', # torch device: cpu, cuda, cuda:1, mps
+          dataset:str=None, # a personality steering dataset (caa_dataset_*.jsonl from `steer dataset build-steer`) to train from
           pos_dataset:str=None, # persona dataset (`steer persona create`: save_to_disk folder or .parquet) of the positive side
           neg_dataset:str=None, # persona dataset of the opposite trait (label neg): vector = mean answer activation pos − neg
           default_dataset:str=None, # persona dataset of default-prompt answers (label default), for roles: pos − default
@@ -148,11 +149,18 @@ def train(contrast_type:str=None, # tom, irony, self_other or harmfulness (or an
     "Extract a steering vector from a contrast type's pairs and save it as .safetensors, .json and .pkl"
     if pos_dataset or neg_dataset or default_dataset:
         return train_persona(pos_dataset, neg_dataset, default_dataset, contrast_type, model, layers, batch_size, output_dir, no_progress, dtype, device)
-    label, path = contrast_file(contrast_type, data_file, data_dir)
-    pairs = read_contrast_pairs(path)
+    if dataset:   # personality rows: A/B questions (mean_diff, pca) or the answers as preference pairs (bipo)
+        from steer.personality import BIPO_PERSONALITY, dataset_pairs
+        path = Path(dataset)
+        pairs, meta = dataset_pairs(path, method)
+        label = re.sub(r'[^A-Za-z0-9_-]+', '_', f"personality_{meta.get('personality') or path.stem}")
+    else:
+        label, path = contrast_file(contrast_type, data_file, data_dir)
+        pairs = read_contrast_pairs(path)
     train_pairs, _, split = split_pairs(pairs, num_samples, num_heldout, str(path))
     if method not in METHODS: raise SteerError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     position, options = check_position(position), parse_options(method_options)
+    if dataset and method == 'bipo': options = {**BIPO_PERSONALITY, **options}   # the personality defaults: lr 5e-4, weight decay 0.01, beta 0.1, 10 epochs
     if batch_size is not None and batch_size < 1: raise SteerError(f"batch_size must be at least 1, got {batch_size}")
     out = check_writable_folder(output_dir, 'output_dir')
     lm, tokenizer = load_model(model, dtype, device)

@@ -27,6 +27,11 @@ def write_bad_files(d:Path):
     (d/'notes.txt').write_text('not a notebook')
     (d/'chat.jsonl').write_text('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}\n')
     (d/'badtask.yaml').write_text('templates: [\n')
+    soda = {'narrative': 'Aiko baked cookies.', 'speakers': ['Jon', 'Aiko'], 'dialogue': ['What are you making?']}
+    (d/'soda.jsonl').write_text(json.dumps(soda) + '\n')
+    (d/'soda_empty.jsonl').write_text(json.dumps({**soda, 'narrative': ''}) + '\n')
+    (d/'bad.j2').write_text('{{ situation }} {{ mood }}')
+    (d/'caa.jsonl').write_text(json.dumps({'situation': 'Aiko baked.', 'char_name': 'Aiko', 'positive': 'Come in!', 'neutral': 'Cookies.'}) + '\n')
     g = torch.Generator().manual_seed(0)
     meta = {'model': 'smollm2-135m-instruct', 'data_file': str(ROOT/'data'/'contrast_pairs'/'optimism.json'), 'split': {'train': [0, 90], 'heldout': [90, 103]}}
     save_vector(SteeringVector({10: torch.randn(576, generator=g)}, dict(meta)), d/'good', pickle_copy=False)
@@ -146,6 +151,20 @@ CASES = [   # (id, argv, what stderr must say)
     ('counterfactual-unknown-tokenizer', ['counterfactual', 'generate', '--from-lexicon', '--num-scenarios', '2', '--tokenizers', 'no-such-model'], "tokenizer 'no-such-model' cannot be loaded"),
     ('counterfactual-batch-dir-is-file', ['counterfactual', 'batch-create', '--batch-dir', 'afile'], 'so the batch folder afile/refusal cannot be made'),
     ('counterfactual-batch-zero', ['counterfactual', 'batch-create', '--num-batches', '0'], 'num_batches must be at least 1'),
+    # dataset build-steer and upload (personality)
+    ('build-steer-unknown-mapping', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--column-mapping', 'story=narrative'], "unknown field 'story' in the column mapping"),
+    ('build-steer-missing-column', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--column-mapping', 'narrative=plot'], "no column 'narrative=plot'"),
+    ('build-steer-empty-dataset', ['dataset', 'build-steer', '--dataset', 'soda_empty.jsonl'], 'empty dataset, no usable situation'),
+    ('build-steer-undefined-variable', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--roleplay-prompt-template', 'bad.j2'], "template uses an undefined variable ('mood' is undefined)"),
+    ('build-steer-output-is-file', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--output', 'afile'], 'afile: the output path is a file'),
+    ('build-steer-no-api-key', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--model', 'gpt-4o'], 'set the environment variable OPENAI_API_KEY'),
+    ('build-steer-unreachable', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--model', 'x', '--base-url', 'http://127.0.0.1:9/v1'], 'cannot reach http://127.0.0.1:9/v1'),
+    ('build-steer-zero', ['dataset', 'build-steer', '--dataset', 'soda.jsonl', '--limit-samples', '0'], 'limit_samples must be at least 1'),
+    ('build-steer-no-dataset', ['dataset', 'build-steer', '--dataset', 'nosuch.jsonl'], 'nosuch.jsonl: no such file or folder'),
+    ('upload-no-file', ['dataset', 'upload', '--dataset-file', 'nosuch.jsonl', '--repo-id', 'me/x'], 'nosuch.jsonl: no such dataset file'),
+    ('upload-bad-repo', ['dataset', 'upload', '--dataset-file', 'soda.jsonl', '--repo-id', 'noslash'], "repo_id 'noslash' must look like user/name"),
+    ('upload-not-personality-rows', ['dataset', 'upload', '--dataset-file', 'soda.jsonl', '--repo-id', 'me/x'], 'not a personality steering row'),
+    ('upload-no-token', ['dataset', 'upload', '--dataset-file', 'caa.jsonl', '--repo-id', 'me/x'], 'set the environment variable HF_TOKEN'),
     ('counterfactual-submit-unprepared', ['counterfactual', 'batch-submit', '--batch-dir', 'nosuchdir'], 'no batch metadata; run `steer counterfactual batch-create` first'),
     ('counterfactual-status-unprepared', ['counterfactual', 'batch-status', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
     ('counterfactual-download-unprepared', ['counterfactual', 'batch-download', '--batch-dir', 'nosuchdir'], 'no batch metadata'),
