@@ -55,6 +55,13 @@ def test_no_secret_in_anything_written(tmp_path):
     job('tokens', 'analyze', '--datasets', chats, '--stats', tmp_path/'tokens'/'stats.json', '--plots', tmp_path/'tokens'/'plots', '--no-progress')
     job('counterfactual', 'generate', '--from-lexicon', '--num-scenarios', 4, '--tokenizers', 'smollm2-135m-instruct',
         '--output', tmp_path/'counterfactual'/'refusal.jsonl', '--no-progress')
+    # the dataset builders and the method comparison, tiny
+    job('dataset', 'build-steer', '--dataset', ROOT/'data'/'scenarios', '--output', tmp_path/'personality', '--limit-samples', 2,
+        '--max-new-tokens', 16, '--no-progress')
+    job('persona', 'build', '--type', 'traits', '--name', 'analytical', '--num-questions', 1, '--personas', ROOT/'tests'/'data'/'personas',
+        '--root', tmp_path/'personas', '--max-new-tokens', 16, '--no-progress')
+    job('compare', '--contrast-types', 'optimism', '--methods', 'mean_diff', '--layers', '12', '--num-samples', 6, '--num-heldout', 4,
+        '--multipliers', '2', '--output-dir', tmp_path/'compare', '--no-progress')
     job('train', '--contrast-type', 'optimism', '--layers', '8,12', *small, '--output-dir', tmp_path/'vectors', '--no-progress')
     vector = next((tmp_path/'vectors').glob('*.safetensors'))
     job('tune', vector, '--layers', '8,12', '--multipliers', '1,2', '--no-progress')
