@@ -488,13 +488,9 @@ def build_all(type:str='both', # roles, traits or both
 # %% ../nbs/11_persona.ipynb #2a7cad11
 def load_rows(dataset:str|Path) -> list[dict]:
     "Rows of a saved persona dataset: a `save_to_disk` folder or a .parquet file"
+    from steer.tokens import read_rows
     path = Path(dataset)
-    if path.suffix == '.parquet' and path.is_file():
-        import pandas as pd
-        return pd.read_parquet(path).to_dict('records')
-    if path.is_dir() and (path/'dataset_info.json').exists():
-        import datasets
-        return datasets.load_from_disk(str(path)).to_list()
+    if (path.suffix == '.parquet' and path.is_file()) or (path.is_dir() and (path/'dataset_info.json').exists()): return read_rows(path)
     raise SteerError(f"{path}: not a persona dataset (a save_to_disk folder or a .parquet file)")
 
 def _texts(tokenizer, rows:Sequence[dict]) -> tuple[list[str], list[int]]:
