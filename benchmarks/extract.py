@@ -8,20 +8,20 @@ In one process, on the embedded model (smollm2-135m-instruct, all 30 layers), on
 * a bare transformers forward pass (`model.model`: no hooks, no LM head) over the schedule steer's hooks reader
   runs (`plan_pair_groups` + `run_pair_group`: each group's shared head once into a cache, then the pairs as token
   trees packed into rows of 256, each shared token once) — the floor for reading these pairs through the model's own
-  forward. steer's default packed reader (`steer.extract.packed_pass`, Llama-family models) runs below it: its
+  forward. steer's default packed reader (`steer.packed_llama.packed_pass`, Llama-family models) runs below it: its
   matrix products see no padding and its deepest block runs attention and MLP for the read tokens only;
 * a bare forward pass over the full texts (every side's whole text, length-sorted batches), for reference.
 
 It does this for two forms of the same pairs: the free-text pairs as written (`prompt`, `positive`, `negative`),
 and CAA-style A/B items built from them (the two answers as choices (A)/(B), alternating which is first; the
-completions are "(A"/"(B"), converted with `steer.extract.caa_to_pairs`. Times are the minimum over `--repeats`
+completions are "(A"/"(B"), converted with `steer.pairs.caa_to_pairs`. Times are the minimum over `--repeats`
 runs, interleaved so machine load hits every contender alike. It prints the ratios and the per-layer cosine
 between the two libraries' vectors.
 
 Then peak memory of steer's extraction at `--memory-pairs` (default 100 and 2,000; pairs are cycled to reach the
 count and numbered at the start of their prompts so that all are distinct), each in a fresh subprocess: the process's peak RSS (VmHWM, model included; not ru_maxrss, which a
 subprocess inherits from the benchmark process it was forked from) and the extraction's own
-peak RSS growth (sampled every 5 ms by `steer.extract.PeakMemory`).
+peak RSS growth (sampled every 5 ms by `steer.compute.PeakMemory`).
 
 steering-vectors pins transformers<5 but works with transformers 5 when installed without its dependencies; keep
 it out of the project's environment (see benchmarks/README.md):
@@ -37,8 +37,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE/'.deps'))
 import torch
 from steer.models import load_model, format_chat
-from steer.extract import (ContrastPair, caa_to_pairs, read_contrast_pairs, extract_vector, tokenize_pair, text_tokens,
-                           length_sorted_batches, PeakMemory, plan_pair_groups, run_pair_group, max_head)
+from steer.pairs import ContrastPair, caa_to_pairs, read_contrast_pairs, tokenize_pair, text_tokens, length_sorted_batches
+from steer.packing import plan_pair_groups, run_pair_group, max_head
+from steer.compute import PeakMemory
+from steer.extract import extract_vector
 from steer.core import SteerError
 
 

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from .core import SteerError, data_dir, write_json, parse_layers
 from .models import load_model, num_layers, model_short_name
-from .extract import read_contrast_pairs, mean_difference
+from .pairs import read_contrast_pairs
+from .extract import mean_difference
 from .evaluate import multiplier_sweep, steered_generations, plot_multiplier_sweep, parse_multipliers
 from .vectors import vector_stem
 

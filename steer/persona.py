@@ -494,7 +494,7 @@ def load_rows(dataset:str|Path) -> list[dict]:
     raise SteerError(f"{path}: not a persona dataset (a save_to_disk folder or a .parquet file)")
 
 def _texts(tokenizer, rows:Sequence[dict]) -> tuple[list[str], list[int]]:
-    from steer.extract import text_tokens
+    from steer.pairs import text_tokens
     texts, counts = [], []
     for r in rows:
         msgs = list(r['messages'])
@@ -508,7 +508,7 @@ def _texts(tokenizer, rows:Sequence[dict]) -> tuple[list[str], list[int]]:
 def mean_activations(model, tokenizer, rows:Sequence[dict], layers:Sequence[int], batch_size:int|None=None, progress:bool=False) -> dict:
     "{layer: [len(rows), hidden]} mean activation over each row's answer tokens"
     import torch
-    from steer.extract import read_activations
+    from steer.activations import read_activations
     texts, counts = _texts(tokenizer, rows)
     out = {l: torch.empty(len(rows), model.config.hidden_size) for l in layers}
     for idx, acts in read_activations(model, tokenizer, texts, layers, 'mean', counts, batch_size, progress):

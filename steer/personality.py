@@ -437,7 +437,7 @@ def upload(dataset_file:str=None, # a caa_dataset_*.jsonl file
 # %% ../nbs/10_personality.ipynb #37703dbf
 def caa_pairs(rows:Sequence[dict], question:Template|None=None) -> list:
     "A/B contrast pairs from personality rows: the positive answer's number alternates by row"
-    from steer.extract import ContrastPair
+    from steer.pairs import ContrastPair
     question, pairs = question or load_template('caa_question'), []
     for i, r in enumerate(rows):
         first, second = (r['positive'], r['neutral']) if i % 2 == 0 else (r['neutral'], r['positive'])
@@ -447,7 +447,7 @@ def caa_pairs(rows:Sequence[dict], question:Template|None=None) -> list:
 
 def preference_pairs(rows:Sequence[dict]) -> list:
     "Preference pairs (BiPO): after the situation and question, the positive answer against the neutral one"
-    from steer.extract import ContrastPair
+    from steer.pairs import ContrastPair
     return [ContrastPair(f"[Situation]\n{r['situation'].strip()}\n[Question]\nYou are {r['char_name']}. What would your response be in this situation?",
                          r['positive'], r['neutral']) for r in rows]
 

@@ -11,7 +11,8 @@ from .core import SteerError, data_dir as default_data_dir, parse_layers, iso_no
     file_sha256
 from .models import load_model, num_layers
 from .vectors import SteeringVector, save_vector, vector_stem
-from .extract import ContrastPair, METHODS, read_contrast_pairs, check_position, extract_vector
+from .pairs import ContrastPair, read_contrast_pairs, check_position
+from .extract import METHODS, extract_vector
 
 # %% auto #0
 __all__ = ['CONTRAST_TYPES', 'contrast_dir', 'contrast_types', 'contrast_file', 'split_pairs', 'parse_options', 'train_persona',

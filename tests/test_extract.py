@@ -2,8 +2,10 @@
 import torch
 from steer.core import data_dir
 from steer.models import load_model
-from steer.extract import (choose_reader, packed_support, pair_texts, read_activations, read_contrast_pairs,
-                           read_pair_activations, extract_vector)
+from steer.pairs import pair_texts, read_contrast_pairs
+from steer.activations import read_activations
+from steer.packed_llama import packed_support
+from steer.extract import choose_reader, read_pair_activations, extract_vector
 
 LAYERS = [0, 8, 17]
 
