@@ -13,9 +13,9 @@ Usage: .venv/bin/python benchmarks/generate.py [--prompts 64] [--max-new-tokens 
 """
 import argparse, os, statistics, time
 import torch
-from steer.generate import LocalGenerator, Steering, chat_text
+from steer.generate import LocalGenerator, chat_text
+from steer.vectors import Steering, SteeringVector
 from steer.models import load_model
-from steer.vectors import SteeringVector
 
 TOPICS = ['the sea', 'a mountain', 'coffee', 'rain', 'a library', 'trains', 'the moon', 'bread', 'a violin', 'winter',
           'a garden', 'chess', 'bicycles', 'a storm', 'honey', 'the desert', 'owls', 'a lighthouse', 'maps', 'snow',

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 import yaml
 from .core import SteerError, check_writable_folder, data_dir, iso_now, read_json, write_json, write_jsonl
-from .generate import (BATCH_DISCOUNT, Completion, Generator, LocalGenerator, OpenAIGenerator, Usage, batch_request,
-                            batch_state_path, completion_from_response, download_batch, is_local_url, model_price,
-                            open_generator, read_batch_results, submit_batch, wait_for_batch, write_batch_requests)
+from .generate import (BATCH_DISCOUNT, Completion, Generator, LocalGenerator, OpenAIGenerator, Usage,
+                            completion_from_response, is_local_url, model_price, open_generator)
+from .batch import (batch_request, batch_state_path, download_batch, read_batch_results, submit_batch, wait_for_batch,
+                         write_batch_requests)
 from .jobs import Checkpoint, JobSummary, Outcome, check_output_file, job_usage, recover_jsonl, run_job
 
 # %% auto #0

@@ -68,20 +68,15 @@ def perplexity(model:nn.Module, tokenizer, texts:Sequence[dict], vec:SteeringVec
     with apply_steering(model, vec, multiplier, layers): return score()
 
 # %% ../nbs/33_evaluate.ipynb #5931f807
-@torch.inference_mode()
+from .generate import LocalGenerator
+from .vectors import Steering
+
 def steered_generations(model:nn.Module, tokenizer, prompts:Sequence[str], vec:SteeringVector|None=None,
                         multipliers:Sequence[float]=(0,), layers:list[int]|None=None, max_new_tokens:int=40) -> dict[float, list[str]]:
-    "Greedy completions of each chat prompt at each multiplier (one left-padded batch per multiplier)"
-    texts = [format_chat(tokenizer, p) for p in prompts]
-    enc = tokenizer(texts, return_tensors='pt', padding=True, add_special_tokens=False).to(model.device)
-    out = {}
-    for m in multipliers:
-        def run(): return model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        if vec is None or m == 0: ids = run()
-        else:
-            with vec.apply(model, m, layers): ids = run()
-        out[m] = [s.strip() for s in tokenizer.batch_decode(ids[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)]
-    return out
+    "Greedy completions of each chat prompt at each multiplier, through `LocalGenerator` (end-of-turn tokens, OOM batch halving)"
+    gen, texts = LocalGenerator(model, tokenizer), [format_chat(tokenizer, p) for p in prompts]
+    return {m: [c.text.strip() for c in gen.generate_texts(texts, max_new_tokens, progress=False, steering=Steering(vec, m, layers))]
+            for m in multipliers}
 
 # %% ../nbs/33_evaluate.ipynb #9f5385ee
 def layer_sweep(model:nn.Module, tokenizer, pairs:Sequence[ContrastPair], vec:SteeringVector, multiplier:float=2.0,

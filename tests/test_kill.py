@@ -48,6 +48,7 @@ def test_steer_run_killed_writes_no_notebook(tmp_path, root):
 BATCH_CLIENT = '''
 import sys
 from steer.generate import OpenAIGenerator
+import steer.batch   # adds OpenAIGenerator.batch_generate
 gen = OpenAIGenerator('smollm2-135m-instruct', base_url=sys.argv[1])
 outs = gen.batch_generate([f'Count to {i}.' for i in range(2, 8)], sys.argv[2], max_new_tokens=12, poll_interval=0.2, progress=False)
 print('RESULTS', [o is not None and bool(o.text) for o in outs])

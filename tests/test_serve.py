@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx, openai, pytest, torch
 from steer.core import SteerError
 from steer.generate import OpenAIGenerator
+import steer.batch   # adds OpenAIGenerator.batch_generate
 from steer.serve import free_port
 from steer.vectors import SteeringVector, save_vector
 
