@@ -209,7 +209,8 @@ def vector_files(vector:str|Path) -> tuple[Path, Path]:
 def heldout_pairs(meta:dict, data_file:str|Path|None=None, num_heldout:int|None=None) -> tuple[list[ContrastPair], str]:
     "Held-out pairs: all of `data_file`, else the pairs `steer train` kept out (at most `num_heldout`); and their source"
     if num_heldout is not None and num_heldout < 1: raise SteerError(f"num_heldout must be at least 1, got {num_heldout}")
-    if data_file: pairs, source = read_contrast_pairs(data_file), str(data_file)
+    from steer.personality import contrast_pairs_of   # a personality dataset (caa_dataset_*.jsonl) gives the A/B questions train used
+    if data_file: pairs, source = contrast_pairs_of(data_file), str(data_file)
     else:
         split, source = meta.get('split') or {}, meta.get('data_file')
         start, end = (split.get('heldout') or [0, 0])
@@ -219,7 +220,7 @@ def heldout_pairs(meta:dict, data_file:str|Path|None=None, num_heldout:int|None=
         digest = file_sha256(source)
         if meta.get('data_sha256') and meta['data_sha256'] != digest:
             raise SteerError(f"{source} changed since the vector was trained, so its held-out range may hold training pairs; pass --data-file")
-        pairs = read_contrast_pairs(source)[start:end]
+        pairs = contrast_pairs_of(source)[start:end]
         source = f'{source}[{start}:{end}]'
     return pairs[:num_heldout] if num_heldout else pairs, source
 

@@ -240,10 +240,32 @@ class LocalGenerator(Generator):
         kwargs = dict(**enc, max_new_tokens=max(limits), pad_token_id=tok.pad_token_id, eos_token_id=sorted(self.end_ids),
                       stopping_criteria=StoppingCriteriaList([tracker]), **sampling)
         with (steering.apply(self.model) if steering is not None else nullcontext()):
+            if steering is None or not steering.only_generated: kwargs.update(self._shared_prefix(enc))
             self.model.generate(**kwargs)
         self.stats['batches'] += 1; self.stats['rows'] += len(texts)
         self.stats['largest_batch'] = max(self.stats['largest_batch'], len(texts))
         return tracker.completions(enc['attention_mask'].sum(1).tolist())
+
+    shared_prefix_min: int = 48   # tokens all texts of a batch must share before the shared part runs once
+
+    def _shared_prefix(self, enc) -> dict:
+        """When every text of a batch starts with the same `shared_prefix_min`+ tokens (a long common instruction), run them
+        once and start the batch from that cache: the layout is prefix, left padding, own tokens (positions from the mask)"""
+        ids, mask = enc['input_ids'], enc['attention_mask'].bool()
+        if ids.shape[0] < 2: return {}
+        rows = [r[m] for r, m in zip(ids, mask)]
+        first, shortest = rows[0], min(len(r) for r in rows)
+        same = torch.ones(shortest - 1, dtype=torch.bool, device=ids.device)   # every row keeps one token of its own
+        for r in rows[1:]: same &= r[:shortest - 1] == first[:shortest - 1]
+        k = int(same.long().cumprod(0).sum()) if len(same) else 0
+        if k < self.shared_prefix_min: return {}
+        cache = self.model(input_ids=first[None, :k], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(rows))
+        width = max(len(r) for r in rows) - k
+        pad = lambda r, fill: torch.cat([r[:k], torch.full((width - len(r) + k,), fill, dtype=r.dtype, device=r.device), r[k:]])
+        input_ids = torch.stack([pad(r, self.tokenizer.pad_token_id) for r in rows])
+        attention_mask = torch.stack([pad(torch.ones_like(r), 0) for r in rows])
+        return {'input_ids': input_ids, 'attention_mask': attention_mask, 'past_key_values': cache}
 
 # %% ../nbs/02_generate.ipynb #2e1ff3ed
 OPENROUTER_URL = 'https://openrouter.ai/api/v1'

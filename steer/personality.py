@@ -21,7 +21,7 @@ __all__ = ['DEFAULT_DATASET', 'SODA_FIELDS', 'TEMPLATE_DIR', 'TEMPLATE_VARIABLES
            'load_situations', 'Template', 'load_template', 'p2_cache_path', 'make_p2', 'get_p2', 'p2_text',
            'clean_answer', 'answer_problem', 'row_flags', 'AnswerWriter', 'parse_personalities', 'dataset_file',
            'check_output_folder', 'build_steer', 'dataset_card', 'read_dataset_rows', 'upload', 'caa_pairs',
-           'preference_pairs', 'dataset_pairs']
+           'preference_pairs', 'dataset_pairs', 'is_dataset_file', 'contrast_pairs_of']
 
 # %% ../nbs/10_personality.ipynb #d464b642
 DEFAULT_DATASET = 'allenai/soda'
@@ -463,3 +463,17 @@ def dataset_pairs(path:str|Path, method:str='mean_diff') -> tuple[list, dict]:
     if method == 'bipo': return preference_pairs(rows), meta
     question = Template('caa_question', meta['caa_question_template'], str(meta_path)) if meta.get('caa_question_template') else None
     return caa_pairs(rows, question), meta
+
+def is_dataset_file(path:str|Path) -> bool:
+    "True for a personality steering dataset: a JSONL file whose first row has `situation`, `char_name`, `positive` and `neutral`"
+    path = Path(path)
+    if path.suffix != '.jsonl' or not path.is_file(): return False
+    with open(path, encoding='utf-8') as f: line = next((l for l in f if l.strip()), '')
+    try: row = json.loads(line)
+    except ValueError: return False
+    return isinstance(row, dict) and {'situation', 'char_name', 'positive', 'neutral'} <= set(row)
+
+def contrast_pairs_of(path:str|Path) -> list:
+    "Contrast pairs of a file: a personality dataset's A/B questions (as `steer train --dataset` makes them, positions by row), else `read_contrast_pairs`"
+    from steer.extract import read_contrast_pairs
+    return dataset_pairs(path, 'mean_diff')[0] if is_dataset_file(path) else read_contrast_pairs(path)
