@@ -26,6 +26,7 @@ def main():
     ap.add_argument('--max-new-tokens', type=int, default=40)
     ap.add_argument('--layout', choices=('build', 'shared'), default='build')
     a = ap.parse_args()
+    load = os.getloadavg()[0]
     lm, tok = load_model()
     gen = LocalGenerator(lm, tok)
     p2 = {'positive': get_p2(gen, 'Extroversion'), 'neutral': get_p2(gen, 'Normal')}
@@ -41,27 +42,32 @@ def main():
         owners, n = situations + situations, len(situations)
         calls = [list(range(n)), list(range(n, 2 * n))]
     gen.generate(prompts[:2], max_new_tokens=4, progress=False)   # warm-up
-    t = time.perf_counter()
-    batched = [None] * len(prompts)
-    for call in calls:
-        for i, c in zip(call, gen.generate([prompts[i] for i in call], max_new_tokens=a.max_new_tokens, stop=['\n'], progress=False)): batched[i] = c
-    t_batched = time.perf_counter() - t
-    t = time.perf_counter()
-    sequential = []
-    with torch.inference_mode():
-        for p in prompts:
-            enc = tok(chat_text(tok, p), return_tensors='pt', add_special_tokens=False)
-            out = lm.generate(**enc, max_new_tokens=a.max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
-                              pad_token_id=tok.pad_token_id, eos_token_id=sorted(gen.end_ids), stop_strings=['\n'], tokenizer=tok)
-            sequential.append(tok.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True))
-    t_seq = time.perf_counter() - t
+    # Each call's prompts go into batches as LocalGenerator forms them (longest first, `batch` a batch); each batch is timed
+    # through LocalGenerator and then, prompt by prompt, through the sequential loop, so that a change of load on the shared
+    # machine falls on both paths alike.
+    lengths = [len(tok(chat_text(tok, p), add_special_tokens=False)['input_ids']) for p in prompts]
+    size = gen.batch_size or inference_batch_size()
+    batches = [order[i:i + size] for call in calls for order in [sorted(call, key=lambda i: -lengths[i])] for i in range(0, len(order), size)]
+    batched, sequential, t_batched, t_seq = [None] * len(prompts), [None] * len(prompts), 0.0, 0.0
+    for batch in batches:
+        t = time.perf_counter()
+        for i, c in zip(batch, gen.generate([prompts[i] for i in batch], max_new_tokens=a.max_new_tokens, stop=['\n'], progress=False)): batched[i] = c
+        t_batched += time.perf_counter() - t
+        t = time.perf_counter()
+        with torch.inference_mode():
+            for i in batch:
+                enc = tok(chat_text(tok, prompts[i]), return_tensors='pt', add_special_tokens=False)
+                out = lm.generate(**enc, max_new_tokens=a.max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
+                                  pad_token_id=tok.pad_token_id, eos_token_id=sorted(gen.end_ids), stop_strings=['\n'], tokenizer=tok)
+                sequential[i] = tok.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+        t_seq += time.perf_counter() - t
     b = [clean_answer(c.text, s.char_name) for c, s in zip(batched, owners)]
     q = [clean_answer(x, s.char_name) for x, s in zip(sequential, owners)]
     same = sum(x == y for x, y in zip(b, q))
     pairs = [(2 * i, 2 * i + 1) for i in range(len(situations))] if a.layout == 'build' else [(i, i + len(situations)) for i in range(len(situations))]
     rows = len(situations)
     print(f"{rows} rows ({len(prompts)} answers, ≤{a.max_new_tokens} new tokens, batch {inference_batch_size()}, {torch.get_num_threads()} threads, "
-          f"layout {a.layout}, load average {os.getloadavg()[0]:.2f} at the end)")
+          f"layout {a.layout}, {len(batches)} batches, load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)")
     print(f"batched LocalGenerator : {t_batched:7.2f} s  {rows / t_batched:6.3f} rows/s")
     print(f"sequential generate    : {t_seq:7.2f} s  {rows / t_seq:6.3f} rows/s")
     print(f"speed-up {t_seq / t_batched:.2f}x; identical answers {same}/{len(prompts)}; "

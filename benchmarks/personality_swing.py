@@ -6,7 +6,7 @@ jointly). Embedded model, CPU.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/personality_swing.py --dataset runs/extro/caa_dataset_....jsonl [--layer 15]
 """
-import argparse, tempfile, time
+import argparse, contextlib, io, tempfile, time
 from pathlib import Path
 import torch
 from steer.core import read_json
@@ -39,7 +39,8 @@ def main():
     print('|---|---|' + '---|' * len(mults) + '---|')
     for method in a.methods.split(','):
         t = time.perf_counter()
-        paths = train(dataset=a.dataset, method=method, layers=str(a.layer), num_heldout=a.num_heldout, output_dir=str(out/method), no_progress=True)
+        with contextlib.redirect_stdout(io.StringIO()):   # train's own lines would break the table
+            paths = train(dataset=a.dataset, method=method, layers=str(a.layer), num_heldout=a.num_heldout, output_dir=str(out/method), no_progress=True)
         took = time.perf_counter() - t
         vec, meta = load_vector(paths['safetensors']), read_json(paths['json'])
         pairs, source = heldout_pairs(meta)

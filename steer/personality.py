@@ -348,6 +348,7 @@ def build_steer(model:str='smollm2-135m-instruct', # embedded name, Hub id, fold
                           chunk_size=inference_batch_size() if isinstance(generator, LocalGenerator) else max(1, concurrency),
                           usage=usage, row_flags=row_flags, skipped=dict(skipped), progress=not no_progress, desc=name)
         print(summary)
+        print('  rows by quality flag: ' + ', '.join(f'{f} {summary.flags.get(f, 0)}' for f in ('empty', 'identical', 'cut', 'echo')))
         summaries[name] = summary
     return summaries
 
