@@ -17,7 +17,7 @@ from .jobs import Checkpoint, JobSummary, Outcome, generate_valid, job_usage, ru
 
 # %% auto #0
 __all__ = ['DEFAULT_DATASET', 'SODA_FIELDS', 'TEMPLATE_DIR', 'TEMPLATE_VARIABLES', 'DEFAULT_TEMPLATES', 'P2_NAME', 'P2_PREFILL',
-           'MIN_WORDS', 'BIPO_PERSONALITY', 'parse_mapping', 'source_rows', 'Situation', 'to_situation',
+           'MIN_WORDS', 'SENTENCE_END', 'BIPO_PERSONALITY', 'parse_mapping', 'source_rows', 'Situation', 'to_situation',
            'load_situations', 'Template', 'load_template', 'p2_cache_path', 'make_p2', 'get_p2', 'p2_text',
            'clean_answer', 'answer_problem', 'row_flags', 'AnswerWriter', 'parse_personalities', 'dataset_file',
            'check_output_folder', 'build_steer', 'dataset_card', 'read_dataset_rows', 'upload', 'caa_pairs',
@@ -181,21 +181,34 @@ def p2_text(p2:dict, char_name:str) -> str:
 # %% ../nbs/10_personality.ipynb #63e83012
 MIN_WORDS = 2
 
+SENTENCE_END = re.compile(r'(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]+["”]?(?=\s|$)')   # not after Mr. Dr. ...
+
 def clean_answer(text:str, char_name:str='') -> str:
-    "One sentence from a raw answer: first line, no leading 'Name:' or quotes, cut after the first sentence end"
+    """One sentence from a raw answer: first line, no leading 'Name:' or quotes, cut after the first sentence end
+    (after the next one when the first sentence is shorter than `MIN_WORDS` words: 'Oh! Come in.')"""
     t = text.strip()
     if char_name: t = re.sub(rf'^\**{re.escape(char_name)}\**\s*:\s*', '', t)
     t = (t.splitlines() or [''])[0].strip().strip('"“”').strip()
-    m = re.match(r'(.+?(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]+["”]?)(?=\s|$)', t)   # not after Mr. Dr. ...
-    return (m.group(1) if m else t).strip()
+    out = ''
+    for m in SENTENCE_END.finditer(t):
+        out = t[:m.end()]
+        if len(out.split()) >= MIN_WORDS: break
+    return (out or t).strip()
 
 def _plain(text:str) -> str: return ' '.join(re.sub(r'[^\w\s]', ' ', text.lower()).split())
 
+def _copies(text:str, source:str, share:float=0.8) -> bool:
+    "Most words of `text` (4 or more) are words of `source`: the asker's line said back"
+    words, seen = _plain(text).split(), set(_plain(source).split())
+    return len(words) >= 4 and sum(w in seen for w in words) >= share * len(words)
+
 def answer_problem(text:str, situation:Situation, prompt:str='') -> str|None:
-    "Why a cleaned answer is unusable ('empty', 'too short', 'echo': a copy of the situation or the prompt), or None"
+    """Why a cleaned answer is unusable, or None: 'empty', 'too short', 'echo' (a copy of the situation or the prompt, or
+    mostly the asker's words said back), 'cut' (no sentence end within the token limit: regenerated, kept if it stays cut)"""
     if not text: return 'empty'
     if len(text.split()) < MIN_WORDS: return 'too short'
-    if _plain(text) in _plain(situation.situation + ' ' + prompt): return 'echo'
+    if _plain(text) in _plain(situation.situation + ' ' + prompt) or _copies(text, situation.query): return 'echo'
+    if not SENTENCE_END.search(text): return 'cut'
     return None
 
 def row_flags(row:dict) -> list[str]:
@@ -234,7 +247,7 @@ class AnswerWriter:
     def __call__(self, chunk:list[Situation]) -> list[Outcome]:
         prompts = [p for s in chunk for p in self.prompts(s)]
         owners = [s for s in chunk for _ in (0, 1)]
-        texts, why, spent, events = [None] * len(prompts), [None] * len(prompts), [], Counter()
+        texts, why, spent, events, cut = [None] * len(prompts), [None] * len(prompts), [], Counter(), {}
         todo = list(range(len(prompts)))
         for attempt in range(self.retries + 1):   # greedy first; then sampling with a new seed, only for the unusable answers
             if attempt: events.update(f"retried: {why[i].split(':')[0]}" for i in todo)
@@ -247,6 +260,7 @@ class AnswerWriter:
                     text = clean_answer(c.text, owners[i].char_name)
                     why[i] = answer_problem(text, owners[i], _message(prompts[i]))
                     if why[i] is None: texts[i] = text
+                    elif why[i] == 'cut': cut[i] = text   # kept (and flagged) if no retry ends a sentence
                 if why[i] is not None: still.append(i)
             if attempt < self.retries:   # the same answer on both sides: the neutral one is asked again
                 for k in range(len(chunk)):
@@ -254,6 +268,8 @@ class AnswerWriter:
                         texts[2 * k + 1], why[2 * k + 1] = None, 'identical'; still.append(2 * k + 1)
             todo = sorted(still)
             if not todo: break
+        for i, text in cut.items():
+            if texts[i] is None and why[i] == 'cut': texts[i] = text
         outcomes = []
         for k, s in enumerate(chunk):
             problems = [f"{side} answer: {why[j]}" for side, j in (('positive', 2 * k), ('neutral', 2 * k + 1)) if texts[j] is None and why[j] != 'identical']
@@ -332,6 +348,7 @@ def build_steer(model:str='smollm2-135m-instruct', # embedded name, Hub id, fold
                           chunk_size=inference_batch_size() if isinstance(generator, LocalGenerator) else max(1, concurrency),
                           usage=usage, row_flags=row_flags, skipped=dict(skipped), progress=not no_progress, desc=name)
         print(summary)
+        print('  rows by quality flag: ' + ', '.join(f'{f} {summary.flags.get(f, 0)}' for f in ('empty', 'identical', 'cut', 'echo')))
         summaries[name] = summary
     return summaries
 

@@ -48,7 +48,7 @@ def test_tiny_build(tiny):
     assert summary['usage']['cost'] == 0.0 and summary['usage']['completion_tokens'] > 0 and summary['done'] == 4
     meta = read_json(files[0].with_suffix('.metadata.json'))
     assert meta['p2']['description'] and meta['neutral_p2']['description'] and meta['personality'] == 'Extroversion'
-    assert 'tokens:' in p.output and 'rows flagged' in p.output
+    assert 'tokens:' in p.output and 'rows flagged' in p.output and 'rows by quality flag: empty 0, identical ' in p.output
 
 def test_killed_and_resumed(tmp_path, cache):
     out, n = tmp_path/'k', 6
