@@ -315,7 +315,7 @@ def evaluate(vector:str, # the vector's .safetensors or .json file, as written b
     pairs, source = heldout_pairs(vec.metadata, data_file, num_heldout)
     if layer is not None:
         layer = parse_layers(layer, num_layers(lm))[0]
-        if layer not in vec.layer_vectors: raise SteerError(f"the vector has no direction for layer {layer}; it has {vec.layers}")
+        check_layers(vec, [layer])
     start = time.perf_counter()
     sweep = layer_sweep(lm, tokenizer, pairs, vec, sweep_multiplier, progress=not no_progress) if len(vec.layers) > 1 else None
     if layer is None: layer = (vec.metadata.get('tune') or {}).get('layer', best_layer(sweep) if sweep else vec.layers[0])

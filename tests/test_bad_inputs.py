@@ -87,7 +87,7 @@ CASES = [   # (id, argv, what stderr must say)
     ('evaluate-bad-multipliers', ['evaluate', 'good.safetensors', '--multipliers', 'abc'], "bad multipliers 'abc'"),
     ('evaluate-malformed-data', ['evaluate', 'good.safetensors', '--data-file', 'malformed.jsonl'], 'malformed.jsonl:2: malformed JSON line'),
     ('evaluate-layer-range', ['evaluate', 'good.safetensors', '--layer', '99'], 'out of range'),
-    ('evaluate-layer-not-in-vector', ['evaluate', 'good.safetensors', '--layer', '12'], 'has no direction for layer 12'),
+    ('evaluate-layer-not-in-vector', ['evaluate', 'good.safetensors', '--layer', '12'], 'has no direction for layer(s) [12]'),
     ('evaluate-unknown-model', ['evaluate', 'good.safetensors', '--model', 'no-such-model'], "unknown model 'no-such-model'"),
     ('evaluate-bad-heldout', ['evaluate', 'good.safetensors', '--num-heldout', '0'], 'num_heldout must be at least 1'),
     ('tune-bad-layer', ['tune', 'good.safetensors', '--layers', '5,abc'], "bad layer 'abc'"),
