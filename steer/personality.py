@@ -494,5 +494,5 @@ def is_dataset_file(path:str|Path) -> bool:
 
 def contrast_pairs_of(path:str|Path) -> list:
     "Contrast pairs of a file: a personality dataset's A/B questions (as `steer train --dataset` makes them, positions by row), else `read_contrast_pairs`"
-    from steer.extract import read_contrast_pairs
+    from steer.pairs import read_contrast_pairs
     return dataset_pairs(path, 'mean_diff')[0] if is_dataset_file(path) else read_contrast_pairs(path)
