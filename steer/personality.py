@@ -20,8 +20,8 @@ __all__ = ['DEFAULT_DATASET', 'SODA_FIELDS', 'TEMPLATE_DIR', 'TEMPLATE_VARIABLES
            'MIN_WORDS', 'SENTENCE_END', 'BIPO_PERSONALITY', 'parse_mapping', 'source_rows', 'Situation', 'to_situation',
            'load_situations', 'Template', 'load_template', 'p2_cache_path', 'make_p2', 'get_p2', 'p2_text',
            'clean_answer', 'answer_problem', 'row_flags', 'AnswerWriter', 'parse_personalities', 'dataset_file',
-           'check_output_folder', 'build_steer', 'dataset_card', 'read_dataset_rows', 'upload', 'caa_pairs',
-           'preference_pairs', 'dataset_pairs', 'is_dataset_file', 'contrast_pairs_of']
+           'check_output_folder', 'answer_batch_size', 'build_steer', 'dataset_card', 'read_dataset_rows', 'upload',
+           'caa_pairs', 'preference_pairs', 'dataset_pairs', 'is_dataset_file', 'contrast_pairs_of']
 
 # %% ../nbs/10_personality.ipynb #13206578
 DEFAULT_DATASET = 'allenai/soda'
@@ -300,6 +300,10 @@ def check_output_folder(output:str|Path) -> Path:
     return check_writable_folder(out, 'output folder')
 
 # %% ../nbs/10_personality.ipynb #53bd9f62
+def answer_batch_size() -> int:
+    "Prompts a local build generates as one batch: the positive and neutral answers of `STEER_INFERENCE_BATCH_SIZE` situations"
+    return 2 * inference_batch_size()
+
 def build_steer(model:str='smollm2-135m-instruct', # embedded name, Hub id, folder or .gguf (local), or an API model (with --base-url any server)
                 personality:str='Extroversion', # one trait, or several comma-separated (one dataset each, in named subfolders)
                 dataset:str='data/scenarios', # situations: local JSONL/JSON/parquet, save_to_disk folder or folder of one, or a Hub name (allenai/soda)
@@ -325,7 +329,7 @@ def build_steer(model:str='smollm2-135m-instruct', # embedded name, Hub id, fold
     situations, skipped = load_situations(dataset, limit_samples, column_mapping, split)
     if len(situations) < limit_samples: print(f"{dataset}: only {len(situations)} usable situations for --limit-samples {limit_samples}")
     key = openrouter_api_key if openrouter_api_key else None
-    generator = open_generator(model, base_url, api_key=key, concurrency=concurrency)
+    generator = open_generator(model, base_url, api_key=key, concurrency=concurrency, batch_size=answer_batch_size())
     usage = job_usage(generator)
     prefill = isinstance(generator, LocalGenerator) or is_local_url(base_url)
     neutral = get_p2(generator, 'Normal', base_url)
