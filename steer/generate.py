@@ -306,20 +306,20 @@ class LocalGenerator(Generator):
         n, width = ids.shape
         cache = growing_cache(self.model)
         if n <= self.prefill_rows or width < 2 or any(type(layer) is not GrowingLayer for layer in cache.layers): return {}
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        for layer in cache.layers: layer.keys = None
+        positions, parts = (mask.long().cumsum(-1) - 1).clamp(min=0), []
         for lo in range(0, n, self.prefill_rows):
-            rows = slice(lo, lo + self.prefill_rows)
-            start = int(mask[rows].any(0).long().argmax())   # the first column where a row of the group has a token
-            part = self.model(input_ids=ids[rows, start:-1], attention_mask=mask[rows, start:-1], position_ids=positions[rows, start:-1],
-                              past_key_values=growing_cache(self.model), use_cache=True, logits_to_keep=1).past_key_values
-            for whole, group in zip(cache.layers, part.layers):
-                if whole.keys is None:   # the first group sets the shapes: zeros for every row and column, then filled
-                    k, v = group.keys, group.values
-                    whole.is_initialized = False
-                    whole.update(k.new_zeros(n, k.shape[1], width - 1, k.shape[3]), v.new_zeros(n, v.shape[1], width - 1, v.shape[3]))
-                whole.keys[rows, :, start:] = group.keys
-                whole.values[rows, :, start:] = group.values
+            rows, seen = slice(lo, lo + self.prefill_rows), mask[lo:lo + self.prefill_rows, :-1].any(0)
+            if not seen.any(): continue   # every prompt of the group is its last token alone: nothing to run ahead
+            start = int(seen.long().argmax())   # the first column where a prompt of the group has a token
+            parts.append((rows, start, self.model(input_ids=ids[rows, start:-1], attention_mask=mask[rows, start:-1],
+                                                  position_ids=positions[rows, start:-1], past_key_values=growing_cache(self.model),
+                                                  use_cache=True, logits_to_keep=1).past_key_values))
+        if not parts: return {}
+        for i, layer in enumerate(cache.layers):   # zeros for every row and column, then each group's part filled in
+            k, v = parts[0][2].layers[i].keys, parts[0][2].layers[i].values
+            layer.update(k.new_zeros(n, k.shape[1], width - 1, k.shape[3]), v.new_zeros(n, v.shape[1], width - 1, v.shape[3]))
+            for rows, start, part in parts:
+                layer.keys[rows, :, start:], layer.values[rows, :, start:] = part.layers[i].keys, part.layers[i].values
         return {'past_key_values': cache}
 
 # %% ../nbs/02_generate.ipynb #2e1ff3ed
